@@ -1,0 +1,117 @@
+"""The `webtext` command: one entry point, a subcommand per stage and flow.
+
+Each subcommand lives in its stage's package as a pair of functions,
+`add_arguments_<name>(parser)` and `run_<name>(args, config) -> int`, so that argument parsing,
+progress bars and logging stay out of stage logic (STYLE.md, convention 7). Stage CLI modules
+import their heavy libraries (torch, scrapy, prefect) inside `run_<name>`, so `--help` is fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from webtext.config import ConfigError, load_config
+from webtext.errors import UsageError
+
+# name, module, what it reads and writes
+COMMANDS: list[tuple[str, str, str]] = [
+    ("source", "webtext.crawl.source_cli",
+     "read Reddit dumps/listings; write urls.parquet and source_stats.json"),
+    ("crawl", "webtext.crawl.cli",
+     "read urls.parquet; fetch with Scrapy; write warc/*.warc.gz, fetch.parquet, linkrot.json"),
+    ("clean", "webtext.clean.cli",
+     "read warc/ + fetch.parquet; write docs/*.parquet (text, language, quality signals)"),
+    ("inspect", "webtext.clean.cli",
+     "read docs/; show a sample of documents failing a rule, with their signal values"),
+    ("dedup", "webtext.dedup.cli",
+     "read docs/; write dedup.parquet (exact + MinHash LSH clusters, contamination)"),
+    ("tokenize", "webtext.tokenize.cli",
+     "read docs/ + dedup.parquet and a recipe; write tokens/<recipe>/ (SentencePiece, Parquet)"),
+    ("train", "webtext.train.cli",
+     "read tokens/<recipe>/; write a run dir (checkpoints, metrics.jsonl, samples)"),
+    ("generate", "webtext.train.cli", "read a run dir; print text sampled from its model"),
+    ("build", "webtext.flows.cli",
+     "Prefect flow: source -> crawl -> clean -> dedup -> tokenize into one build dir"),
+    ("ablate", "webtext.flows.cli",
+     "Prefect flow: train one model per recipe x seed on one build; write results + plot"),
+    ("stats", "webtext.flows.cli",
+     "read a build dir; print the funnel; write stats.json and report.html"),
+    ("serve", "webtext.flows.cli", "serve the build flow on a cron schedule (Prefect server)"),
+    ("demo", "webtext.flows.cli",
+     "offline demo on the generated fixture world: build, ablate, stats"),
+    ("world", "webtext.world.cli",
+     "write the generated fixture world (dumps in every format) to a folder"),
+]
+
+
+def _lookup(module_name: str, name: str) -> tuple[Callable | None, Callable | None, str | None]:
+    attr = name.replace("-", "_")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name and (e.name == module_name or module_name.startswith(e.name + ".")):
+            return None, None, f"`webtext {name}` is not available yet ({module_name} missing)"
+        raise
+    add = getattr(module, f"add_arguments_{attr}", None)
+    run = getattr(module, f"run_{attr}", None)
+    if run is None:
+        return None, None, f"`webtext {name}` is not available yet ({module_name}.run_{attr})"
+    return add, run, None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="webtext",
+        description="Build WebText-style corpora from Reddit links and measure what data "
+        "quality does to a GPT-2. Every subcommand takes --config FILE.toml and repeatable "
+        "--set section.key=value overrides, and writes the resolved config beside its output.",
+    )
+    parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    subs = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, module_name, help_text in COMMANDS:
+        add, run, missing = _lookup(module_name, name)
+        p = subs.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--config", type=Path, help="TOML config file (defaults if omitted)")
+        p.add_argument(
+            "--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+            help="override one config value, type-checked (repeatable)",
+        )
+        if add is not None:
+            add(p)
+        p.set_defaults(_run=run, _missing=missing)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args._run is None:
+        print(f"webtext: {args._missing}", file=sys.stderr)
+        return 2
+    try:
+        config = load_config(args.config, args.set)
+    except ConfigError as e:
+        print(f"webtext {args.command}: {e}", file=sys.stderr)
+        return 2
+    try:
+        return int(args._run(args, config) or 0)
+    except UsageError as e:
+        print(f"webtext {args.command}: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"webtext {args.command}: interrupted; re-run the same command to resume",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""Where every file of a build lives: the one place that names the paths (DESIGN.md).
+
+In:  a build directory.
+Out: the paths of its inputs, outputs, stats and resolved configs. Stages take a `BuildLayout`
+     instead of building paths from strings, so that a renamed file is renamed everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class BuildLayout:
+    """The files of one build (one snapshot of the corpus)."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    # source stage
+    @property
+    def urls(self) -> Path:
+        return self.root / "urls.parquet"
+
+    # crawl stage
+    @property
+    def warc_dir(self) -> Path:
+        return self.root / "warc"
+
+    @property
+    def fetch(self) -> Path:
+        return self.root / "fetch.parquet"
+
+    @property
+    def crawl_dir(self) -> Path:
+        """Per-shard crawl state (URL shards, partial results, Scrapy JOBDIRs)."""
+        return self.root / "crawl"
+
+    # clean stage
+    @property
+    def docs_dir(self) -> Path:
+        return self.root / "docs"
+
+    # dedup stage
+    @property
+    def dedup(self) -> Path:
+        return self.root / "dedup.parquet"
+
+    @property
+    def dedup_dir(self) -> Path:
+        """Stored signatures and index, kept for incremental dedup and threshold reports."""
+        return self.root / "dedup"
+
+    # tokenize stage
+    @property
+    def tokens_root(self) -> Path:
+        return self.root / "tokens"
+
+    def tokens(self, name: str) -> Path:
+        return self.tokens_root / name
+
+    # training runs and ablations
+    @property
+    def runs(self) -> Path:
+        return self.root / "runs"
+
+    # stats and reports
+    def stats(self, stage: str) -> Path:
+        """`<stage>_stats.json`: the counts a stage reports (source, crawl, clean, ...)."""
+        return self.root / f"{stage}_stats.json"
+
+    @property
+    def linkrot(self) -> Path:
+        return self.root / "linkrot.json"
+
+    @property
+    def report_html(self) -> Path:
+        return self.root / "report.html"
+
+    @property
+    def stats_json(self) -> Path:
+        return self.root / "stats.json"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    def config(self, stage: str) -> Path:
+        """The resolved config a stage ran with, written beside its output."""
+        return self.root / "configs" / f"{stage}.toml"

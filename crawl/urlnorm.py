@@ -1,0 +1,94 @@
+"""URL normalisation: variants of one page become one URL before they are counted or fetched.
+
+In:  a URL string from a submission (untrusted; may be anything).
+Out: the normalised URL and its host, or None when it is not a fetchable http(s) URL.
+
+Rules (the usual canonicalisation of web crawlers, cf. RFC 3986 section 6): lower-case scheme
+and host, drop the default port, drop the fragment, drop user info, drop tracking parameters
+(`utm_*`, `fbclid`, ...), keep the remaining query parameters in their order, empty path -> "/".
+The host keeps its `www.` (it can serve a different site) and the path keeps its case.
+"""
+
+from __future__ import annotations
+
+import re
+from fnmatch import fnmatchcase, translate
+from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_SPACE = re.compile(r"\s")
+# Most URLs in the dumps are already in canonical form apart from their query: lower-case
+# http(s) scheme and host, no port, no user info. They take this fast path; the rest go
+# through urlsplit. Both give the same result (tested).
+_CANONICAL = re.compile(r"(https?)://([a-z0-9][a-z0-9.-]*)(/[^?#]*)?(?:\?([^#]*))?(?:#.*)?", re.S)
+
+
+class UrlNormalizer:
+    """Normalise URLs with a fixed set of tracking-parameter patterns (`utm_*` style globs)."""
+
+    def __init__(self, tracking_params: list[str]):
+        self._exact = {p.lower() for p in tracking_params if "*" not in p and "?" not in p}
+        self._globs = [p.lower() for p in tracking_params if "*" in p or "?" in p]
+        # Does a query string hold any tracking key at all? (most do not: then it is kept as is)
+        keys = "|".join(translate(p.lower()).removesuffix(r"\Z").removeprefix("(?s:").rstrip(")")
+                        for p in tracking_params)
+        self._any_tracking = re.compile(rf"(?:^|[&;])(?:{keys})(?:[=&;]|$)", re.I)
+
+    def _tracking(self, key: str) -> bool:
+        k = key.lower()
+        return k in self._exact or any(fnmatchcase(k, g) for g in self._globs)
+
+    def _query(self, query: str) -> str:
+        if not query or not self._any_tracking.search(query):
+            return query
+        pairs = parse_qsl(query, keep_blank_values=True)
+        return urlencode([(k, v) for k, v in pairs if not self._tracking(k)])
+
+    def normalize(self, url: str) -> tuple[str, str] | None:
+        """(normalised url, host) or None if `url` is not an http(s) URL with a host."""
+        url = url.strip()
+        if not url or _SPACE.search(url):
+            return None
+        m = _CANONICAL.fullmatch(url)
+        if m is not None:
+            scheme, host, path, query = m.groups()
+            host = host.rstrip(".")
+            if host:
+                query = self._query(query or "")
+                out = f"{scheme}://{host}{path or '/'}"
+                return (f"{out}?{query}" if query else out), host
+        return self._normalize_slow(url)
+
+    def _normalize_slow(self, url: str) -> tuple[str, str] | None:
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError:  # bad port, bad IPv6 literal
+            return None
+        scheme = parts.scheme.lower()
+        if scheme not in _DEFAULT_PORTS:
+            return None
+        host = (parts.hostname or "").rstrip(".")
+        if not host:
+            return None
+        if ":" in host:  # IPv6 literal: keep its brackets in the netloc
+            netloc = f"[{host}]"
+        else:
+            netloc = host
+        if port is not None and port != _DEFAULT_PORTS[scheme]:
+            netloc += f":{port}"
+        query = self._query(parts.query)
+        path = parts.path or "/"
+        return urlunsplit(SplitResult(scheme, netloc, path, query, "")), host
+
+
+def host_matches(host: str, domains: frozenset[str]) -> bool:
+    """True if `host` is one of `domains` or a subdomain of one (m.youtube.com ~ youtube.com)."""
+    if host in domains:
+        return True
+    dot = host.find(".")
+    while dot != -1:
+        if host[dot + 1 :] in domains:
+            return True
+        dot = host.find(".", dot + 1)
+    return False

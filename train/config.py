@@ -1,0 +1,102 @@
+"""Config of the trainer: the model shape (a named config plus overrides) and the optimisation.
+
+In:  the `[train]` table of the webtext TOML config (or `--set train.key=value`).
+Out: a validated `TrainConfig`; `model_shape()` resolves the named model config and overrides.
+
+Defaults follow nanoGPT (Karpathy, `train.py`), which follows GPT-2 (Radford et al. 2019) and
+GPT-3 (Brown et al. 2020, appendix B): AdamW with betas (0.9, 0.95), weight decay 0.1, gradient
+clipping at 1.0, linear warmup then cosine decay to a tenth of the peak learning rate. The token
+budget and the model are sized for the offline ablation demo: several `tiny` models must each
+train in about a minute on a 2-core laptop CPU.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from webtext.configbase import StageConfig
+
+# name -> (n_layer, n_head, n_embd, block_size). "gpt2" is GPT-2 small (124M parameters with
+# GPT-2's 50257-token vocabulary; the vocabulary here is the tokenizer's, so counts differ).
+# "tiny" is sized so that a 60 s CPU run sees a few hundred thousand tokens (measured in
+# benchmarks/train_throughput.py); "mini" is nanoGPT's "baby GPT" for Shakespeare (6x6x384) cut
+# to 4 layers so it still trains on a laptop CPU in minutes.
+MODEL_SHAPES: dict[str, tuple[int, int, int, int]] = {
+    "tiny": (2, 2, 128, 128),
+    "mini": (4, 4, 256, 256),
+    "gpt2": (12, 12, 768, 1024),  # GPT-2 small, Radford et al. 2019, table 2
+}
+
+
+class TrainConfig(StageConfig):
+    """Everything a training run needs besides its data; written into every checkpoint."""
+
+    # -- model --------------------------------------------------------------------------------
+    model: Literal["tiny", "mini", "gpt2"] = "tiny"
+    n_layer: int | None = Field(default=None, ge=1)  # overrides of the named shape
+    n_head: int | None = Field(default=None, ge=1)
+    n_embd: int | None = Field(default=None, ge=1)
+    block_size: int | None = Field(default=None, ge=8)
+    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)  # nanoGPT: 0 for pretraining
+    bias: bool = True  # GPT-2 has biases in its linear layers and LayerNorms
+
+    # -- batch and budget ---------------------------------------------------------------------
+    batch_size: int = Field(default=16, ge=1)  # windows per micro-batch per process
+    # Micro-batches per optimizer step, summed over all processes (nanoGPT's convention: DDP
+    # divides it by the world size, so tokens per step do not depend on the number of GPUs).
+    grad_accum: int = Field(default=1, ge=1)
+    # The stopping rule: ablations compare variants at equal tokens seen, not equal epochs.
+    # 1M tokens: a tiny model at ~15k tokens/s on 2 CPU cores (bf16) takes about a minute.
+    max_tokens: int = Field(default=1_000_000, ge=1)
+    # Stop (with a checkpoint) after this many optimizer steps without changing the schedule,
+    # which still spans max_tokens: time-sliced training, and how the resume test interrupts.
+    stop_after_steps: int | None = Field(default=None, ge=1)
+
+    # -- optimizer and schedule ---------------------------------------------------------------
+    # nanoGPT's Shakespeare baby GPT uses 1e-3 for small models; GPT-2 small used 6e-4 (GPT-3
+    # paper, table 2.1). The tiny default takes the former.
+    lr: float = Field(default=1e-3, gt=0)
+    min_lr: float = Field(default=1e-4, ge=0)  # lr / 10, Chinchilla (Hoffmann et al. 2022)
+    warmup_steps: int | None = Field(default=None, ge=0)  # absolute; wins over the fraction
+    # GPT-3 warms up over 375M of 300B tokens; tiny runs of a few hundred steps need a larger
+    # share to get past the noisy first steps, 5% is nanoGPT-scale practice.
+    warmup_fraction: float = Field(default=0.05, ge=0.0, le=1.0)
+    weight_decay: float = Field(default=0.1, ge=0)  # GPT-3 paper, appendix B
+    # GPT-3 uses (0.9, 0.95); nanoGPT raises beta2 to 0.99 only for tiny tokens-per-step runs.
+    betas: list[float] = Field(default=[0.9, 0.95], min_length=2, max_length=2)
+    eps: float = 1e-8  # GPT-3 paper, appendix B
+    grad_clip: float = Field(default=1.0, ge=0)  # GPT-3 paper; 0 disables clipping
+
+    # -- evaluation, logging, sampling --------------------------------------------------------
+    eval_every: int = Field(default=100, ge=1)  # optimizer steps between evaluations
+    eval_windows: int = Field(default=64, ge=1)  # fixed validation windows per evaluation
+    log_every: int = Field(default=10, ge=1)
+    ckpt_every: int | None = Field(default=None, ge=1)  # None: at every evaluation
+    sample_every: int = Field(default=1, ge=0)  # sample texts at every Nth evaluation; 0: never
+    sample_count: int = Field(default=2, ge=0)
+    sample_tokens: int = Field(default=48, ge=1)
+    temperature: float = Field(default=0.8, gt=0)  # nanoGPT sample.py
+    top_k: int | None = Field(default=200, ge=1)  # nanoGPT sample.py
+
+    # -- machine ------------------------------------------------------------------------------
+    seed: int = 1337  # nanoGPT's seed
+    device: str = "auto"  # "auto" picks cuda, then mps, then cpu; or any torch device string
+    # Mixed precision. "auto": bf16 on CUDA (when supported) and on CPUs with bf16 matmul units
+    # (AVX512-BF16/AMX), where a tiny GPT measured 1.5-1.9x faster than fp32 on this project's
+    # machines (benchmarks/train_throughput.py); fp32 elsewhere. "off" is fp32 everywhere.
+    autocast: Literal["auto", "bf16", "fp16", "off"] = "auto"
+    compile: bool = False  # torch.compile: fast on CUDA, needs a C++ toolchain on CPU
+    threads: int | None = Field(default=None, ge=1)  # None: CPU cores / local processes
+    peak_flops: float | None = Field(default=None, gt=0)  # for MFU; None: measure at start
+
+    def model_shape(self) -> dict[str, int]:
+        """The named model shape with any overrides applied."""
+        n_layer, n_head, n_embd, block_size = MODEL_SHAPES[self.model]
+        return {
+            "n_layer": self.n_layer or n_layer,
+            "n_head": self.n_head or n_head,
+            "n_embd": self.n_embd or n_embd,
+            "block_size": self.block_size or block_size,
+        }
