@@ -13,13 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from webtext.clean.config import CleanConfig
 from webtext.crawl.config import CrawlConfig, SourceConfig
 from webtext.dedup.config import DedupConfig
 from webtext.flows.config import AblateConfig, BuildConfig, ServeConfig
-from webtext.tokenize.config import RecipeConfig, TokenizeConfig, default_recipes
+from webtext.tokenize.config import (
+    RecipeConfig,
+    TokenizeConfig,
+    default_recipes,
+    resolve_recipes,
+)
 from webtext.train.config import TrainConfig
 
 
@@ -40,6 +45,13 @@ class WebtextConfig(BaseModel):
     train: TrainConfig = Field(default_factory=TrainConfig)
     ablate: AblateConfig = Field(default_factory=AblateConfig)
     serve: ServeConfig = Field(default_factory=ServeConfig)
+
+    @field_validator("recipes", mode="after")
+    @classmethod
+    def _merge_recipes(cls, value: Any) -> Any:
+        # A [recipes.x] table adds to (or changes fields of) the built-in recipes rather than
+        # replacing them all.
+        return resolve_recipes(value)
 
 
 def _parse_value(raw: str) -> Any:

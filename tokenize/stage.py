@@ -1,0 +1,403 @@
+"""The tokenize stage: recipe -> tokenizer -> Parquet token shards + manifest (contracts.md).
+
+In:  a build (docs/*.parquet, dedup.parquet when the recipe needs it), a `WebtextConfig`, a
+     recipe name, optional held-out doc ids and an optional existing tokenizer.model.
+Out: tokens/<recipe>-<digest8>/ with tokenizer.model, train-*.parquet, val-*.parquet and
+     manifest.json (written last: its presence means complete), and the build's
+     tokenize_<recipe>-<digest8>_stats.json (selection funnel + tokenizer statistics).
+
+Resumable: finished shards are listed, with their sha256, in `state.json` as they are renamed
+into place. A re-run verifies each listed shard against its checksum, keeps the verified
+prefix of each split, removes every other shard file and `.tmp-*` leftover, and encodes from
+the first document not yet in a verified shard. Encoding is deterministic and shard boundaries
+depend only on the documents, so the resumed output is byte-identical to an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from webtext.config import WebtextConfig
+from webtext.errors import UsageError
+from webtext.io import clean_stale_tmp, read_json, write_bytes, write_json
+from webtext.layout import BuildLayout
+from webtext.tokenize import recipes as R
+from webtext.tokenize.config import RecipeConfig, TokenizeConfig, resolve_recipes
+from webtext.tokenize.shards import (
+    FORMAT,
+    SPLITS,
+    ShardEntry,
+    SplitWriter,
+    file_sha256,
+    shard_histogram,
+    shard_schema,
+    split_of,
+    token_dtype,
+)
+from webtext.tokenize.spm import Tokenizer, TokenizerTrainingError, train_model
+from webtext.tokenize.stats import tokenizer_stats
+
+TOKENIZER_FILE = "tokenizer.model"
+MANIFEST_FILE = "manifest.json"
+STATE_FILE = "state.json"
+# Settings that change the output bytes (and so the output's name); threads and batch sizes
+# do not, because shard and row-group boundaries depend only on the documents.
+_OUTPUT_FIELDS = ("val_permille", "shard_tokens", "row_group_tokens", "zstd_level")
+_TRAIN_FIELDS = ("vocab_size", "model_type", "train_sample_chars", "train_seed",
+                 "character_coverage", "split_digits", "train_threads", "eod_piece")
+
+
+@dataclass
+class Progress:
+    """What the runner shows: a phase ("select", "train", "encode", "shard", "done") and counts."""
+
+    phase: str
+    docs_done: int = 0
+    docs_total: int = 0
+    tokens: int = 0
+    detail: str = ""
+
+
+ProgressFn = Callable[[Progress], None]
+
+
+def get_recipe(config: WebtextConfig, name: str) -> RecipeConfig:
+    recipes = resolve_recipes(config.recipes)
+    if name not in recipes:
+        raise UsageError(f"unknown recipe {name!r}; known: {', '.join(sorted(recipes))}")
+    return recipes[name]
+
+
+def tokenize_build(
+    layout: BuildLayout,
+    config: WebtextConfig,
+    recipe_name: str,
+    exclude_ids: Sequence[str] | None = None,
+    tokenizer_path: Path | str | None = None,
+    progress: ProgressFn | None = None,
+) -> Path:
+    """Tokenize the documents `recipe_name` selects; return the tokens dir (see module doc)."""
+    report = progress or (lambda p: None)
+    cfg = config.tokenize
+    recipe = get_recipe(config, recipe_name)
+    tokenizer_path = tokenizer_path or recipe.tokenizer
+    if tokenizer_path is not None and not Path(tokenizer_path).is_file():
+        raise UsageError(f"tokenizer {tokenizer_path} not found")
+
+    report(Progress("select"))
+    excluded = R.excluded_ids(recipe, exclude_ids)
+    selection = R.select_docs(layout, recipe, excluded)
+    if not selection.doc_ids:
+        raise UsageError(f"recipe {recipe_name!r} selects no document of {layout.root} "
+                         f"(funnel: {selection.funnel()})")
+
+    external = Tokenizer.load(Path(tokenizer_path)) if tokenizer_path is not None else None
+    tokenizer_id = ({"sha256": external.sha256} if external is not None
+                    else {"train": {k: getattr(cfg, k) for k in _TRAIN_FIELDS}})
+    digest = R.recipe_digest(recipe, excluded, {
+        "tokenizer": tokenizer_id, "output": {k: getattr(cfg, k) for k in _OUTPUT_FIELDS}})
+    name = f"{recipe_name}-{digest[:8]}"
+    out_dir = layout.tokens(name)
+    selection_sha = _selection_sha256(selection)
+
+    manifest_path = out_dir / MANIFEST_FILE
+    if manifest_path.is_file():
+        manifest = read_json(manifest_path)
+        if manifest.get("selection", {}).get("sha256") == selection_sha:
+            report(Progress("done", len(selection.doc_ids), len(selection.doc_ids),
+                            detail="already complete"))
+            return out_dir
+        manifest_path.unlink()  # the build's documents changed: this output is stale
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    clean_stale_tmp(out_dir)
+    state = _load_state(out_dir, digest, selection_sha)
+
+    tokenizer = external or _trained_tokenizer(layout, selection, cfg, out_dir, state, report)
+    if external is not None and not _same_file(out_dir / TOKENIZER_FILE, external.sha256):
+        write_bytes(out_dir / TOKENIZER_FILE, external.model)
+    state["tokenizer_sha256"] = tokenizer.sha256
+    _save_state(out_dir, state)
+
+    committed = _verify_state_shards(out_dir, state, tokenizer.vocab_size)
+    splits = [split_of(d, cfg.val_permille) for d in selection.doc_ids]
+    _encode_and_write(layout, selection, splits, tokenizer, cfg, out_dir, state, committed,
+                      report)
+
+    stats = _stats(name, selection, state, committed, tokenizer)
+    write_json(layout.stats(f"tokenize_{name}"), stats)
+    manifest = {
+        "format": FORMAT,
+        "name": name,
+        "recipe": {
+            "name": recipe_name,
+            "digest": digest,
+            "config": recipe.model_dump(mode="json"),
+            "exclude": {"count": len(excluded), "sha256": R.ids_sha256(excluded)},
+        },
+        "tokenizer": {
+            "file": TOKENIZER_FILE,
+            "sha256": tokenizer.sha256,
+            "vocab_size": tokenizer.vocab_size,
+            "eod_id": tokenizer.eod_id,
+            "model_type": tokenizer.model_type,
+            "trained": external is None,
+        },
+        "dtype": token_dtype(tokenizer.vocab_size),
+        "splits": stats["splits"],
+        "shards": state["splits"]["train"]["shards"] + state["splits"]["val"]["shards"],
+        "selection": {"sha256": selection_sha, **selection.funnel()},
+        "stats": stats["tokenizer"],
+        "config": cfg.model_dump(mode="json"),
+    }
+    write_json(manifest_path, manifest)  # last: its presence means the output is complete
+    (out_dir / STATE_FILE).unlink(missing_ok=True)
+    report(Progress("done", len(selection.doc_ids), len(selection.doc_ids),
+                    sum(t["tokens"] for t in stats["splits"].values()), detail=name))
+    return out_dir
+
+
+# --- steps ------------------------------------------------------------------------------------
+
+
+def _selection_sha256(selection: R.Selection) -> str:
+    """Fingerprint of the selected documents (ids and lengths), to notice a changed build."""
+    h = hashlib.sha256()
+    for doc_id, n in zip(selection.doc_ids, selection.n_chars, strict=True):
+        h.update(f"{doc_id}\t{n}\n".encode())
+    return h.hexdigest()
+
+
+def _stats(name: str, selection: R.Selection, state: dict, histograms: dict[str, list],
+           tokenizer: Tokenizer) -> dict:
+    """The selection funnel, the split totals and the tokenizer statistics of one output."""
+    splits = {
+        s: {k: sum(e[k] for e in state["splits"][s]["shards"]) for k in ("docs", "tokens", "bytes")}
+        for s in SPLITS
+    }
+    n_bytes = sum(t["bytes"] for t in splits.values())
+    return {
+        "name": name,
+        "selection": selection.funnel(),
+        "splits": splits,
+        "tokenizer": tokenizer_stats(histograms["train"] + histograms["val"], tokenizer, n_bytes),
+    }
+
+
+def _same_file(path: Path, sha256: str) -> bool:
+    return path.is_file() and file_sha256(path) == sha256
+
+
+def _load_state(out_dir: Path, digest: str, selection_sha: str) -> dict:
+    """The in-progress state of an interrupted run with the same inputs, or a fresh one."""
+    path = out_dir / STATE_FILE
+    if path.is_file():
+        state = read_json(path)
+        if state.get("digest") == digest and state.get("selection_sha256") == selection_sha:
+            return state
+    return {"digest": digest, "selection_sha256": selection_sha, "tokenizer_sha256": None,
+            "splits": {s: {"shards": []} for s in SPLITS}}
+
+
+def _save_state(out_dir: Path, state: dict) -> None:
+    write_json(out_dir / STATE_FILE, state)
+
+
+def _verify_state_shards(out_dir: Path, state: dict, vocab_size: int) -> dict[str, list]:
+    """Keep the prefix of each split's listed shards whose files match their sha256; delete
+    every other shard file. Returns the verified shards' token histograms per split."""
+    histograms: dict[str, list] = {}
+    keep: set[str] = set()
+    for split in SPLITS:
+        verified = []
+        for entry in state["splits"][split]["shards"]:
+            path = out_dir / entry["file"]
+            if not _same_file(path, entry["sha256"]):
+                break
+            verified.append(entry)
+        state["splits"][split]["shards"] = verified
+        histograms[split] = [shard_histogram(out_dir / e["file"], vocab_size) for e in verified]
+        keep.update(e["file"] for e in verified)
+    for split in SPLITS:
+        for path in out_dir.glob(f"{split}-*.parquet"):
+            if path.name not in keep:
+                path.unlink()  # written by a run that did not get to record it, or stale
+    _save_state(out_dir, state)
+    return histograms
+
+
+def _trained_tokenizer(
+    layout: BuildLayout, selection: R.Selection, cfg: TokenizeConfig, out_dir: Path,
+    state: dict, report: ProgressFn,
+) -> Tokenizer:
+    """Reuse the tokenizer an interrupted run already trained, or train one on a sample."""
+    path = out_dir / TOKENIZER_FILE
+    if state.get("tokenizer_sha256") and _same_file(path, state["tokenizer_sha256"]):
+        return Tokenizer.load(path)
+    rows = training_sample(selection, cfg.train_sample_chars, cfg.train_seed)
+    report(Progress("train", 0, len(rows), detail=f"{cfg.model_type} vocab {cfg.vocab_size}"))
+    texts = (t for batch in read_texts(layout, rows) for t in batch[1])
+    try:
+        model = train_model(training_sentences(texts), cfg)
+    except TokenizerTrainingError as e:
+        raise UsageError(f"tokenizer training failed: {e} (lower tokenize.vocab_size or select "
+                         "more text; tokenize.train_sample_chars caps the sample)") from None
+    write_bytes(path, model)
+    return Tokenizer(model)
+
+
+def training_sample(selection: R.Selection, sample_chars: int, seed: int) -> list[tuple[int, str]]:
+    """(row, doc_id) of a deterministic sample of about `sample_chars` characters.
+
+    Bottom-k by a seeded hash of the doc id: the same seed picks the same documents whatever
+    their order, and a smaller sample is a subset of a larger one. Returned in build order.
+    """
+    keyed = sorted(
+        (hashlib.blake2b(f"{seed}:{d}".encode(), digest_size=8).digest(), i)
+        for i, d in enumerate(selection.doc_ids)
+    )
+    chosen, total = [], 0
+    for _, i in keyed:
+        if total >= sample_chars:
+            break
+        chosen.append(i)
+        total += selection.n_chars[i]
+    chosen.sort()
+    return [(selection.rows[i], selection.doc_ids[i]) for i in chosen]
+
+
+def training_sentences(texts: Iterator[str]) -> Iterator[str]:
+    """SentencePiece trains on lines; newlines become their own piece (see spm.py)."""
+    for text in texts:
+        for line in text.split("\n"):
+            if line:
+                yield line
+
+
+def read_texts(
+    layout: BuildLayout, wanted: Sequence[tuple[int, str]], batch_rows: int = 8192
+) -> Iterator[tuple[list[str], list[str], list[int]]]:
+    """(doc ids, texts, UTF-8 byte lengths) of the wanted (row, doc_id) pairs, in build order.
+
+    Rows are positions among all rows of docs/ (as in `Selection.rows`); each id is checked so
+    that docs/ changing under a run is an error, not silently wrong tokens.
+    """
+    if not wanted:
+        return
+    want_rows = np.fromiter((r for r, _ in wanted), dtype=np.int64, count=len(wanted))
+    pos = 0  # next wanted entry
+    base = 0  # global row index of the current batch's first row
+    for path in R.doc_shards(layout):
+        for batch in pq.ParquetFile(path).iter_batches(columns=["doc_id", "text"],
+                                                       batch_size=batch_rows):
+            end = pos + int(np.searchsorted(want_rows[pos:], base + batch.num_rows))
+            if end > pos:
+                taken = batch.take(want_rows[pos:end] - base)
+                ids = taken.column(0).to_pylist()
+                expected = [d for _, d in wanted[pos:end]]
+                if ids != expected:
+                    raise UsageError(f"{path} changed while tokenizing; re-run the stage")
+                text = taken.column(1)
+                yield ids, text.to_pylist(), pc.binary_length(text).to_pylist()
+                pos = end
+            base += batch.num_rows
+    if pos != len(wanted):
+        raise UsageError(f"{layout.docs_dir} changed while tokenizing; re-run the stage")
+
+
+def _encode_and_write(
+    layout: BuildLayout, selection: R.Selection, splits: list[str], tokenizer: Tokenizer,
+    cfg: TokenizeConfig, out_dir: Path, state: dict, committed: dict[str, list],
+    report: ProgressFn,
+) -> None:
+    """Encode every selected document not yet in a verified shard and write the shards."""
+    done = {s: sum(e["docs"] for e in state["splits"][s]["shards"]) for s in SPLITS}
+    # Documents of each split already in verified shards are the first `done[s]` of that split.
+    todo, seen = [], dict.fromkeys(SPLITS, 0)
+    for i, s in enumerate(splits):
+        if seen[s] >= done[s]:
+            todo.append(i)
+        seen[s] += 1
+    total, already = len(selection.doc_ids), len(selection.doc_ids) - len(todo)
+    schema = shard_schema(token_dtype(tokenizer.vocab_size), {
+        "webtext.format": FORMAT,
+        "webtext.tokenizer_sha256": tokenizer.sha256,
+        "webtext.eod_id": str(tokenizer.eod_id),
+        "webtext.vocab_size": str(tokenizer.vocab_size),
+    })
+    encoded_docs = 0
+
+    def on_shard(entry: ShardEntry, histogram: np.ndarray) -> None:
+        # Recorded only after the shard is renamed into place: a killed run never lists a
+        # shard it did not finish.
+        state["splits"][entry.split]["shards"].append(entry.to_json())
+        committed[entry.split].append(histogram)
+        _save_state(out_dir, state)
+        report(Progress("shard", already + encoded_docs, total, detail=entry.file))
+
+    writers = {
+        s: SplitWriter(out_dir, s, len(state["splits"][s]["shards"]), schema,
+                       tokenizer.vocab_size, cfg.shard_tokens, cfg.row_group_tokens,
+                       cfg.zstd_level, on_shard)
+        for s in SPLITS
+    }
+    eod = tokenizer.eod_id
+    wanted = [(selection.rows[i], selection.doc_ids[i]) for i in todo]
+    todo_splits = [splits[i] for i in todo]
+    def write(ids: list[str], encoded: list[list[int]], n_bytes: list[int]) -> None:
+        nonlocal encoded_docs
+        for doc_id, tokens, nb in zip(ids, encoded, n_bytes, strict=True):
+            tokens.append(eod)
+            writers[todo_splits[encoded_docs]].add(doc_id, tokens, nb)
+            encoded_docs += 1
+        report(Progress("encode", already + encoded_docs, total))
+
+    # SentencePiece releases the GIL while it encodes, so batch k+1 is encoded in a helper
+    # thread while this thread reads texts and writes batch k (measured: the stage otherwise
+    # spends ~10% of its time with the encoder idle).
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode") as pool:
+            pending = None
+            for ids, texts, n_bytes in _batched(read_texts(layout, wanted),
+                                                cfg.encode_batch_chars):
+                future = pool.submit(tokenizer.encode, texts, cfg.encode_threads)
+                if pending is not None:
+                    write(pending[0], pending[1].result(), pending[2])
+                pending = (ids, future, n_bytes)
+            if pending is not None:
+                write(pending[0], pending[1].result(), pending[2])
+        for w in writers.values():
+            w.close()
+    except BaseException:
+        for w in writers.values():
+            w.abort()
+        raise
+
+
+def _batched(
+    batches: Iterator[tuple[list[str], list[str], list[int]]], max_chars: int
+) -> Iterator[tuple[list[str], list[str], list[int]]]:
+    """Regroup read batches into encode calls of about `max_chars` characters."""
+    ids: list[str] = []
+    texts: list[str] = []
+    sizes: list[int] = []
+    chars = 0
+    for b_ids, b_texts, b_bytes in batches:
+        for doc_id, text, n_bytes in zip(b_ids, b_texts, b_bytes, strict=True):
+            ids.append(doc_id)
+            texts.append(text)
+            sizes.append(n_bytes)
+            chars += len(text)
+            if chars >= max_chars:
+                yield ids, texts, sizes
+                ids, texts, sizes, chars = [], [], [], 0
+    if ids:
+        yield ids, texts, sizes
