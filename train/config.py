@@ -48,8 +48,9 @@ class TrainConfig(StageConfig):
     # divides it by the world size, so tokens per step do not depend on the number of GPUs).
     grad_accum: int = Field(default=1, ge=1)
     # The stopping rule: ablations compare variants at equal tokens seen, not equal epochs.
-    # 1M tokens: a tiny model at ~15k tokens/s on 2 CPU cores (bf16) takes about a minute.
-    max_tokens: int = Field(default=1_000_000, ge=1)
+    # 262,144 tokens = 128 steps of 16 x 128: a tiny model trains at ~4,000-6,500 tokens/s on
+    # 2 quiet CPU cores (benchmarks/train_throughput.py), so about a minute per run.
+    max_tokens: int = Field(default=262_144, ge=1)
     # Stop (with a checkpoint) after this many optimizer steps without changing the schedule,
     # which still spans max_tokens: time-sliced training, and how the resume test interrupts.
     stop_after_steps: int | None = Field(default=None, ge=1)
@@ -70,7 +71,7 @@ class TrainConfig(StageConfig):
     grad_clip: float = Field(default=1.0, ge=0)  # GPT-3 paper; 0 disables clipping
 
     # -- evaluation, logging, sampling --------------------------------------------------------
-    eval_every: int = Field(default=100, ge=1)  # optimizer steps between evaluations
+    eval_every: int = Field(default=32, ge=1)  # steps between evaluations: 5 per run
     eval_windows: int = Field(default=64, ge=1)  # fixed validation windows per evaluation
     log_every: int = Field(default=10, ge=1)
     ckpt_every: int | None = Field(default=None, ge=1)  # None: at every evaluation
@@ -83,10 +84,14 @@ class TrainConfig(StageConfig):
     # -- machine ------------------------------------------------------------------------------
     seed: int = 1337  # nanoGPT's seed
     device: str = "auto"  # "auto" picks cuda, then mps, then cpu; or any torch device string
-    # Mixed precision. "auto": bf16 on CUDA (when supported) and on CPUs with bf16 matmul units
-    # (AVX512-BF16/AMX), where a tiny GPT measured 1.5-1.9x faster than fp32 on this project's
-    # machines (benchmarks/train_throughput.py); fp32 elsewhere. "off" is fp32 everywhere.
-    autocast: Literal["auto", "bf16", "fp16", "off"] = "auto"
+    # Mixed precision. "auto": bf16 on CUDA when supported (nanoGPT's default), and on CPUs with
+    # bf16 matmul units (AVX512-BF16/AMX, detected through oneDNN), fp32 elsewhere; "off" is
+    # fp32 everywhere. Measured on this project's 2-core AMX machines: bf16/fp32 training speed
+    # 1.5-1.9x for a small GPT (the lead's measurement), 3.4x for "mini" on a quiet machine,
+    # 0.9-1.1x for "tiny" (its 8192-way output layer is memory-bound) and 1.0-1.2x for "mini"
+    # while other jobs loaded the cores. It is never much slower from tiny upwards, so bf16 is
+    # the default; models far below tiny (n_embd 32) run ~2x slower in bf16: use "off".
+    autocast: Literal["auto", "bf16", "off"] = "auto"
     compile: bool = False  # torch.compile: fast on CUDA, needs a C++ toolchain on CPU
     threads: int | None = Field(default=None, ge=1)  # None: CPU cores / local processes
     peak_flops: float | None = Field(default=None, gt=0)  # for MFU; None: measure at start
