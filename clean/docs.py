@@ -1,0 +1,139 @@
+"""The docs/*.parquet contract: schema, one row per fetched page, shard files and markers.
+
+In:  a `PageRef` (where the page came from: fetch.parquet joined with urls.parquet) and the
+     `CleanedPage` made of it.
+Out: rows of `DOCS_SCHEMA`; `write_shard()` writes one shard atomically, then its done marker
+     (`<shard>.done.json`, with the shard's counts), so that a reader never takes a half-written
+     shard for a finished one and a re-run skips finished shards.
+
+Columns (contract in /work/briefs/contracts.md; columns may be added, never renamed): doc_id,
+url, final_url, domain, karma, karma_sum, title, date, text, n_chars, n_words, lang,
+lang_score, encoding, charset_source, decode_errors, error, warc_file, warc_offset, one column
+per quality signal (clean/quality.py SIGNALS, null when there is no text), reasons.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from webtext.clean.page import CleanedPage
+from webtext.clean.quality import SIGNALS
+from webtext.io import atomic_path, read_json, write_json
+from webtext.records import doc_id
+
+DOCS_SCHEMA = pa.schema(
+    [
+        ("doc_id", pa.string()),
+        ("url", pa.string()),
+        ("final_url", pa.string()),
+        ("domain", pa.string()),
+        ("karma", pa.int64()),
+        ("karma_sum", pa.int64()),
+        ("title", pa.string()),
+        ("date", pa.string()),
+        ("text", pa.string()),
+        ("n_chars", pa.int64()),
+        ("n_words", pa.int64()),
+        ("lang", pa.string()),
+        ("lang_score", pa.float64()),
+        ("encoding", pa.string()),
+        ("charset_source", pa.string()),
+        ("decode_errors", pa.int64()),
+        ("error", pa.string()),
+        ("warc_file", pa.string()),
+        ("warc_offset", pa.int64()),
+        *((name, pa.int64() if kind == "int64" else pa.float64())
+          for name, kind in SIGNALS.items()),
+        ("reasons", pa.list_(pa.string())),
+    ]
+)
+ROW_GROUP_ROWS = 2000  # a reader can stream a shard without holding all of its text
+
+
+@dataclass(slots=True)
+class PageRef:
+    """One fetched page: where its record is, and the URL's karma (fetch + urls tables)."""
+
+    url: str
+    final_url: str | None
+    domain: str | None
+    karma: int | None
+    karma_sum: int | None
+    content_type: str | None
+    fetched_at: str | None
+    warc_file: str | None
+    warc_offset: int | None
+
+
+def to_row(ref: PageRef, page: CleanedPage) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "doc_id": doc_id(ref.url),
+        "url": ref.url,
+        "final_url": ref.final_url,
+        "domain": ref.domain,
+        "karma": ref.karma,
+        "karma_sum": ref.karma_sum,
+        "title": page.title,
+        "date": page.date,
+        "text": page.text,
+        "n_chars": len(page.text),
+        "n_words": page.n_words,
+        "lang": page.lang,
+        "lang_score": page.lang_score,
+        "encoding": page.encoding,
+        "charset_source": page.charset_source,
+        "decode_errors": page.decode_errors,
+        "error": page.error,
+        "warc_file": ref.warc_file,
+        "warc_offset": ref.warc_offset,
+        "reasons": page.reasons,
+    }
+    signals = page.signals or {}
+    for name in SIGNALS:
+        row[name] = signals.get(name)
+    return row
+
+
+def shard_counts(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The counts of one shard that the build's stats add up."""
+    reasons: Counter[str] = Counter()
+    langs: Counter[str] = Counter()
+    for row in rows:
+        reasons.update(row["reasons"])
+        if row["lang"] is not None:
+            langs[row["lang"]] += 1
+    return {
+        "docs": len(rows),
+        "passed": sum(1 for row in rows if not row["reasons"]),
+        "with_text": sum(1 for row in rows if row["text"]),
+        "reasons": dict(sorted(reasons.items())),
+        "langs": dict(sorted(langs.items())),
+    }
+
+
+def done_path(parquet_path: Path) -> Path:
+    return parquet_path.with_suffix(".done.json")
+
+
+def write_shard(path: Path, rows: list[dict[str, Any]], marker: dict[str, Any]) -> None:
+    """Write the shard's Parquet file atomically, then its done marker (the last step)."""
+    with atomic_path(path) as tmp:
+        with pq.ParquetWriter(tmp, DOCS_SCHEMA, compression="zstd") as writer:
+            for start in range(0, max(len(rows), 1), ROW_GROUP_ROWS):
+                chunk = rows[start:start + ROW_GROUP_ROWS]
+                writer.write_table(pa.Table.from_pylist(chunk, schema=DOCS_SCHEMA))
+    write_json(done_path(path), marker)
+
+
+def read_marker(path: Path) -> dict[str, Any] | None:
+    """The done marker of a finished shard, or None if the shard is not finished."""
+    marker = done_path(path)
+    if not (marker.is_file() and path.is_file()):
+        return None
+    return read_json(marker)
