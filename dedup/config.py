@@ -59,10 +59,14 @@ class DedupConfig(StageConfig):
     keep_rule: list[Literal["karma", "length", "earliest"]] = Field(
         default_factory=lambda: ["karma", "length", "earliest"]
     )
-    # "memory": datasketch MinHashLSH in this process (a few KB per document, see
-    # benchmarks/dedup_bench.py); "dask": the sharded band-bucket join on a Dask cluster,
-    # whose memory per task is bounded by the partition size.
-    backend: Literal["memory", "dask"] = "memory"
+    # Where candidate pairs come from; all three give the same clusters (tested):
+    # "memory": datasketch MinHashLSH in this process (~9-13 KB per document at 23 bands,
+    #   benchmarks/dedup_bench.py: ~2 M documents on a 24 GB machine);
+    # "numpy": the band-bucket join in this process, one band at a time (signatures plus
+    #   ~0.2 KB per document: tens of millions of documents on one machine, and faster);
+    # "dask": the sharded band-bucket join on a Dask cluster, whose memory per task is
+    #   bounded by the partition size (beyond one machine).
+    backend: Literal["memory", "numpy", "dask"] = "memory"
     dask_scheduler: str = ""  # address of a running Dask scheduler; "" = a LocalCluster
     dask_workers: int = Field(default=2, ge=1)  # LocalCluster worker processes
     partitions: int = Field(default=16, ge=1)  # band-bucket partitions of the Dask join

@@ -1,0 +1,90 @@
+"""`webtext dedup BUILD_DIR`: exact + MinHash LSH clusters, decontamination, threshold report.
+
+Reads BUILD_DIR/docs/*.parquet (and --eval-docs, a Parquet file with doc_id and text columns);
+writes BUILD_DIR/dedup.parquet, BUILD_DIR/dedup/ (signatures, thresholds.json, done.json),
+BUILD_DIR/dedup_stats.json (counts, LSH layout, overlap report, threshold report) and
+BUILD_DIR/configs/dedup.toml.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from webtext.errors import UsageError
+
+
+def add_arguments_dedup(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("build_dir", type=Path, help="build directory holding docs/")
+    parser.add_argument("--eval-docs", type=Path, default=None,
+                        help="Parquet file (doc_id, text) of evaluation documents: training "
+                             "documents sharing a 13-gram with them are marked contaminated")
+    parser.add_argument("--thresholds", default=None,
+                        help="comma-separated thresholds of the duplicate-rate report, "
+                             "e.g. 0.5,0.6,0.7 (default: dedup.report_thresholds)")
+    parser.add_argument("--previous", type=Path, action="append", default=[],
+                        help="an earlier build to dedup against (repeatable); siblings in "
+                             "the same data root are found unless dedup.discover_previous "
+                             "is false")
+    parser.add_argument("--backend", choices=["memory", "numpy", "dask"], default=None,
+                        help="datasketch MinHashLSH in memory, the numpy band join in one "
+                             "process, or the sharded band join on Dask (same clusters)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="processes computing signatures (default: dedup.workers)")
+
+
+def _eval_texts(path: Path) -> list[str]:
+    import pyarrow.parquet as pq
+
+    if not path.is_file():
+        raise UsageError(f"--eval-docs: no such file: {path}")
+    try:
+        table = pq.read_table(path)
+    except Exception as e:  # pyarrow raises several types for a non-Parquet file
+        raise UsageError(f"--eval-docs: cannot read {path} as Parquet: {e}") from None
+    if "text" not in table.column_names:
+        raise UsageError(f"--eval-docs: {path} has no `text` column")
+    return [t or "" for t in table.column("text").to_pylist()]
+
+
+def run_dedup(args: argparse.Namespace, config) -> int:
+    from rich.progress import Progress
+
+    from webtext.dedup.stage import dedup_build
+    from webtext.layout import BuildLayout
+
+    if not Path(args.build_dir).is_dir():
+        raise UsageError(f"no such build directory: {args.build_dir}")
+    update: dict = {}
+    if args.thresholds:
+        try:
+            update["report_thresholds"] = [float(x) for x in args.thresholds.split(",") if x]
+        except ValueError:
+            raise UsageError(f"--thresholds: not a list of numbers: {args.thresholds}") from None
+    if args.backend:
+        update["backend"] = args.backend
+    if args.workers is not None:
+        update["workers"] = args.workers
+    # validate the overrides exactly as the config file's values are validated
+    from pydantic import ValidationError
+
+    try:
+        cfg = type(config.dedup).model_validate(config.dedup.model_dump() | update)
+    except ValidationError as e:
+        raise UsageError(f"invalid option: {e.errors()[0]['msg']}") from None
+    eval_texts = _eval_texts(args.eval_docs) if args.eval_docs else None
+    layout = BuildLayout(args.build_dir)
+    with Progress(transient=True) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(phase, total=total)
+            bar.update(tasks[phase], completed=done)
+
+        stats = dedup_build(layout, cfg, eval_texts=eval_texts, previous=args.previous,
+                            progress=progress)
+    print(f"dedup: {stats['docs']} docs, {stats['kept']} kept, {stats['dup_exact']} exact, "
+          f"{stats['dup_near']} near, {stats['dup_earlier_snapshot']} earlier-snapshot "
+          f"duplicates, {stats['contaminated']} contaminated -> {layout.dedup}")
+    return 0

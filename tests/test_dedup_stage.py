@@ -1,0 +1,299 @@
+"""The dedup stage on the fixture world: syndication groups, incremental builds, resume,
+decontamination, the threshold report and the CLI."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from webtext.cli import main
+from webtext.dedup.config import DedupConfig
+from webtext.dedup.decontam import find_contaminated, overlap_report
+from webtext.dedup.stage import dedup_build
+from webtext.io import write_parquet
+from webtext.layout import BuildLayout
+from webtext.records import doc_id
+from webtext.world.spec import World
+
+WORLD = World(0)
+FAST = {"workers": 1, "report_thresholds": [0.6, 0.9]}
+
+
+def _write_docs(root: Path, pages, shards: int = 2, karma=None) -> BuildLayout:
+    """docs/*.parquet from world pages (their true bodies stand in for extracted text)."""
+    rows = [{"doc_id": doc_id(p.url), "url": p.url, "karma": (karma or {}).get(p.url, 10),
+             "title": p.title, "text": p.body, "n_chars": len(p.body)} for p in pages]
+    layout = BuildLayout(root)
+    per = -(-len(rows) // shards)
+    for i in range(shards):
+        write_parquet(layout.docs_dir / f"{i:05d}.parquet",
+                      pa.Table.from_pylist(rows[i * per:(i + 1) * per]))
+    return layout
+
+
+def _result(layout: BuildLayout) -> dict[str, dict]:
+    return {r["doc_id"]: r for r in pq.read_table(layout.dedup).to_pylist()}
+
+
+@pytest.fixture(scope="module")
+def world_build(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data") / "2019-01"
+    layout = _write_docs(root, WORLD.pages)
+    stats = dedup_build(layout, DedupConfig(**FAST))
+    return layout, stats
+
+
+def test_syndicated_copies_form_exactly_their_groups(world_build):
+    layout, stats = world_build
+    res = _result(layout)
+    groups = WORLD.expected()["syndication_groups"]
+    assert len(groups) == 4
+    cluster_of_group = {}
+    for g, urls in groups.items():
+        clusters = {res[doc_id(u)]["cluster_id"] for u in urls}
+        assert len(clusters) == 1, g  # the whole group is one cluster
+        cluster_of_group[g] = clusters.pop()
+        assert sum(res[doc_id(u)]["keep"] for u in urls) == 1
+    # ... and nothing else joins a syndication cluster
+    members = Counter(r["cluster_id"] for r in res.values())
+    for g, c in cluster_of_group.items():
+        assert members[c] == len(groups[g]) == 4
+    # the copy with identical text is an exact duplicate, the edited ones near duplicates
+    for urls in groups.values():
+        kinds = Counter(res[doc_id(u)]["dup_kind"] for u in urls)
+        assert kinds[None] == 1 and kinds["near"] + kinds["exact"] == 3 and kinds["near"] >= 2
+
+
+def test_other_pages_stay_apart_and_counts_add_up(world_build):
+    layout, stats = world_build
+    res = _result(layout)
+    by_kind: dict[str, list[dict]] = {}
+    for p in WORLD.pages:
+        by_kind.setdefault(p.kind, []).append(res[doc_id(p.url)])
+    for kind in ("article", "foreign", "spam", "low_karma", "robots"):
+        assert all(r["keep"] for r in by_kind[kind]), kind
+    # keyword-stuffed spam pages each draw their own phrases: they do not cluster
+    assert len({r["cluster_id"] for r in by_kind["spam"]}) == len(by_kind["spam"])
+    # the six identical "This page has moved." pages are one exact cluster
+    assert Counter(r["dup_kind"] for r in by_kind["short"]) == {"exact": 5, None: 1}
+    # fault pages without a body are kept singletons
+    empty = [r for p, r in ((p, res[doc_id(p.url)]) for p in WORLD.pages) if not p.body]
+    assert empty and all(r["keep"] and r["cluster_id"] == r["doc_id"] for r in empty)
+    assert stats["docs"] == len(WORLD.pages) == len(res)
+    assert stats["docs"] == (stats["kept"] + stats["dup_exact"] + stats["dup_near"]
+                             + stats["dup_earlier_snapshot"])
+    assert stats["dup_near"] == 12 - sum(
+        1 for g in WORLD.expected()["syndication_groups"].values()
+        for u in g if res[doc_id(u)]["dup_kind"] == "exact")
+    # the kept doc's id is the cluster id; the others point at it with a Jaccard estimate
+    for r in res.values():
+        if r["keep"]:
+            assert r["cluster_id"] == r["doc_id"] and r["dup_of"] is None
+            assert r["jaccard_est"] is None
+        else:
+            assert r["dup_of"] == r["cluster_id"] and res[r["dup_of"]]["keep"]
+            assert 0.0 < r["jaccard_est"] <= 1.0
+
+
+def test_signatures_and_params_are_stored(world_build):
+    layout, _ = world_build
+    d = layout.dedup_dir
+    params = json.loads((d / "params.json").read_text())["params"]
+    assert params["scheme"] == "affine32" and params["num_perm"] == 128
+    sigs = np.load(d / "signatures" / "00000.npy")
+    meta = pq.read_table(d / "signatures" / "00000.parquet")
+    assert sigs.shape == (meta.num_rows, 128) and sigs.dtype == np.uint32
+    assert (d / "done.json").exists()
+    report = json.loads((d / "thresholds.json").read_text())
+    assert [r["threshold"] for r in report] == [0.6, 0.9]
+
+
+def test_threshold_report_from_stored_signatures(world_build):
+    layout, stats = world_build
+    report = {r["threshold"]: r for r in stats["threshold_report"]}
+    # at the build's own threshold the report agrees with dedup.parquet
+    assert report[0.6]["duplicates"] == stats["dup_exact"] + stats["dup_near"]
+    assert report[0.9]["duplicates"] <= report[0.6]["duplicates"]
+    # exact duplicates count at every threshold
+    assert report[0.9]["duplicates"] >= stats["dup_exact"]
+
+
+def test_rerun_is_resumable_and_gives_the_same_bytes(tmp_path):
+    pages = [p for p in WORLD.pages if p.kind in ("syndicated", "article")][:40]
+    layout = _write_docs(tmp_path / "b", pages)
+    dedup_build(layout, DedupConfig(**FAST))
+    first = layout.dedup.read_bytes()
+    sig_file = layout.dedup_dir / "signatures" / "00000.npy"
+    mtime = sig_file.stat().st_mtime_ns
+    dedup_build(layout, DedupConfig(**FAST))
+    assert layout.dedup.read_bytes() == first
+    assert sig_file.stat().st_mtime_ns == mtime  # finished shards are not recomputed
+    # other signature parameters: stored signatures are replaced, not mixed
+    dedup_build(layout, DedupConfig(**FAST, seed=2))
+    assert sig_file.stat().st_mtime_ns != mtime
+    # a docs shard re-written by the clean stage gets new signatures
+    mtime = sig_file.stat().st_mtime_ns
+    table = pq.read_table(layout.docs_dir / "00000.parquet")
+    doubled = pa.concat_tables([table, table.set_column(
+        0, "doc_id", pa.array([d + "-copy" for d in table.column("doc_id").to_pylist()]))])
+    write_parquet(layout.docs_dir / "00000.parquet", doubled)
+    stats = dedup_build(layout, DedupConfig(**FAST, seed=2))
+    assert sig_file.stat().st_mtime_ns != mtime
+    assert stats["docs"] == len(pages) + table.num_rows
+    assert stats["dup_exact"] >= table.num_rows
+
+
+def test_worker_processes_give_the_same_output(tmp_path):
+    pages = [p for p in WORLD.pages if p.kind in ("syndicated", "article", "spam")]
+    one = _write_docs(tmp_path / "one", pages, shards=3)
+    two = _write_docs(tmp_path / "two", pages, shards=3)
+    dedup_build(one, DedupConfig(workers=1, report_thresholds=[0.6], discover_previous=False))
+    dedup_build(two, DedupConfig(workers=2, report_thresholds=[0.6], discover_previous=False))
+    assert one.dedup.read_bytes() == two.dedup.read_bytes()
+
+
+def test_keep_rule_prefers_karma(tmp_path):
+    group = [p for p in WORLD.pages if p.group == "story-1"]
+    karma = {group[3].url: 500}
+    layout = _write_docs(tmp_path / "k", group, shards=1, karma=karma)
+    dedup_build(layout, DedupConfig(**FAST))
+    res = _result(layout)
+    assert [res[doc_id(p.url)]["keep"] for p in group] == [False, False, False, True]
+    layout2 = _write_docs(tmp_path / "k2", group, shards=1, karma=karma)
+    dedup_build(layout2, DedupConfig(**FAST, keep_rule=["earliest"], discover_previous=False))
+    res2 = _result(layout2)
+    assert [res2[doc_id(p.url)]["keep"] for p in group] == [True, False, False, False]
+
+
+def test_later_snapshot_marks_duplicates_of_earlier_ones(tmp_path):
+    articles = [p for p in WORLD.pages if p.kind == "article"]
+    story = [p for p in WORLD.pages if p.group == "story-2"]
+    old = _write_docs(tmp_path / "2019-01", articles[:20] + story[:1], shards=1)
+    dedup_build(old, DedupConfig(**FAST))
+    # the new snapshot re-crawls 5 old articles and carries edited copies of an old story
+    new_pages = articles[15:40] + story[2:]
+    new = _write_docs(tmp_path / "2019-02", new_pages, shards=2)
+    stats = dedup_build(new, DedupConfig(**FAST))  # discovers 2019-01 beside it
+    res = _result(new)
+    assert stats["previous_builds"] == [str((tmp_path / "2019-01").resolve())]
+    earlier = {d for d, r in res.items() if r["dup_kind"] == "earlier_snapshot"}
+    expected = {doc_id(p.url) for p in articles[15:20] + story[2:]}
+    assert earlier == expected
+    assert all(res[d]["dup_build"] == "2019-01" and not res[d]["keep"] for d in earlier)
+    assert res[doc_id(story[2].url)]["dup_of"] == doc_id(story[0].url)
+    assert all(r["keep"] for d, r in res.items() if d not in earlier)
+    # without discovery the same build has no earlier snapshot
+    stats = dedup_build(new, DedupConfig(**FAST, discover_previous=False))
+    assert stats["dup_earlier_snapshot"] == 0 and stats["previous_builds"] == []
+    # ... unless it is named explicitly
+    stats = dedup_build(new, DedupConfig(**FAST, discover_previous=False),
+                        previous=[tmp_path / "2019-01"])
+    assert stats["dup_earlier_snapshot"] == len(expected)
+
+
+def test_incompatible_previous_build_is_refused_or_skipped(tmp_path):
+    pages = [p for p in WORLD.pages if p.kind == "article"][:5]
+    old = _write_docs(tmp_path / "a", pages, shards=1)
+    dedup_build(old, DedupConfig(**FAST, ngram=3))
+    new = _write_docs(tmp_path / "b", pages, shards=1)
+    stats = dedup_build(new, DedupConfig(**FAST))
+    assert stats["previous_builds"] == [] and len(stats["previous_skipped"]) == 1
+    from webtext.errors import UsageError
+
+    with pytest.raises(UsageError, match="parameters differ"):
+        dedup_build(new, DedupConfig(**FAST, previous=[str(tmp_path / "a")]))
+
+
+# ---------------------------------------------------------------- decontamination
+
+def test_find_contaminated_uses_13_grams():
+    articles = [p for p in WORLD.pages if p.kind == "article"]
+    eval_text = articles[0].body
+    words = eval_text.split()
+    docs = [
+        ("copy", eval_text),
+        ("quote13", "Intro words here. " + " ".join(words[20:33]) + " and more text after."),
+        ("quote12", "Intro words here. " + " ".join(words[20:32]) + " zzz qqq."),
+        ("other", articles[1].body),
+        ("empty", ""),
+    ]
+    assert find_contaminated(docs, [eval_text]) == {"copy", "quote13"}
+    assert find_contaminated(docs, [eval_text], n=8) == {"copy", "quote13", "quote12"}
+    assert find_contaminated(docs, []) == set()
+
+
+def test_overlap_report_is_share_of_eval_8grams_in_training():
+    train = [("t", "a b c d e f g h i j")]  # 3 distinct 8-grams
+    report = overlap_report(train, ["a b c d e f g h x y", "x y z w v u t s"])
+    # eval 8-grams: "a..h", "b..x", "c..y", "x..s": 4 distinct, 1 found in training
+    assert report["eval_ngrams_unique"] == 4
+    assert report["eval_ngrams_unique_in_train"] == 1
+    assert report["overlap_rate"] == pytest.approx(0.25)
+    report = overlap_report(train, ["a b c d e f g h", "a b c d e f g h", "q r s t u v w x"])
+    assert report["overlap_rate"] == pytest.approx(0.5)  # distinct 8-grams
+    assert report["overlap_rate_occurrences"] == pytest.approx(2 / 3)  # weighted by repeats
+
+
+def test_stage_marks_contaminated_documents(tmp_path):
+    pages = [p for p in WORLD.pages if p.kind in ("article", "syndicated")]
+    layout = _write_docs(tmp_path / "c", pages)
+    story = [p for p in pages if p.group == "story-0"]
+    stats = dedup_build(layout, DedupConfig(**FAST), eval_texts=[story[0].body])
+    res = _result(layout)
+    flagged = {d for d, r in res.items() if r["contaminated"]}
+    assert flagged == {doc_id(p.url) for p in story}  # the copies carry its 13-grams too
+    assert stats["contaminated"] == 4
+    overlap = stats["overlap"]
+    assert overlap["all_docs_with_text"]["overlap_rate"] == 1.0
+    # once the contaminated docs are out, little of the eval text remains in training
+    assert overlap["kept_not_contaminated"]["overlap_rate"] < 0.05
+
+
+# ---------------------------------------------------------------- CLI
+
+def test_cli_runs_and_reports_bad_input(tmp_path, capsys):
+    pages = [p for p in WORLD.pages if p.kind in ("article", "syndicated")][:30]
+    layout = _write_docs(tmp_path / "cli", pages)
+    evalf = tmp_path / "eval.parquet"
+    pq.write_table(pa.table({"doc_id": ["e1"], "text": [pages[0].body]}), evalf)
+    rc = main(["dedup", str(layout.root), "--eval-docs", str(evalf), "--thresholds", "0.7,0.5",
+               "--workers", "1"])
+    assert rc == 0
+    stats = json.loads(layout.stats("dedup").read_text())
+    assert [r["threshold"] for r in stats["threshold_report"]] == [0.5, 0.7]
+    assert stats["contaminated"] >= 1
+    assert layout.config("dedup").exists()
+    assert main(["dedup", str(tmp_path / "missing")]) == 2
+    assert main(["dedup", str(layout.root), "--eval-docs", str(tmp_path / "no.parquet")]) == 2
+    assert main(["dedup", str(layout.root), "--thresholds", "0.5,abc"]) == 2
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["dedup", str(empty)]) == 2
+    bad = BuildLayout(tmp_path / "bad")
+    write_parquet(bad.docs_dir / "00000.parquet", pa.table({"text": ["no ids"]}))
+    assert main(["dedup", str(bad.root)]) == 2
+    err = capsys.readouterr().err
+    assert "no docs/ folder" in err and "--thresholds" in err and "no doc_id column" in err
+
+
+def test_config_validation():
+    with pytest.raises(ValueError):
+        DedupConfig(lsh_weights=[0.5, 0.6])
+    with pytest.raises(ValueError):
+        DedupConfig(threshold=1.5)
+    with pytest.raises(ValueError):
+        DedupConfig(keep_rule=["newest"])
+
+
+def test_numpy_backend_gives_the_memory_backend_bytes(world_build, tmp_path):
+    layout, stats = world_build
+    other = _write_docs(tmp_path / "numpy", WORLD.pages)
+    s = dedup_build(other, DedupConfig(**FAST, backend="numpy"))
+    assert other.dedup.read_bytes() == layout.dedup.read_bytes()
+    assert s["lsh"]["backend"] == "numpy" and s["dup_near"] == stats["dup_near"]
