@@ -101,24 +101,30 @@ def _bool(value: Any, name: str) -> bool:
 
 def to_submission(obj: dict[str, Any]) -> Submission:
     """Typed view of a submission object; `_BadType` when a field has the wrong type."""
-    url = obj.get("url")
-    if url is not None and not isinstance(url, str):
-        raise _BadType(f"url is {type(url).__name__}")
-    removed = obj.get("removed_by_category") is not None or (
-        obj.get("selftext") in _REMOVED_TEXT or obj.get("title") in _REMOVED_TEXT
+    g = obj.get
+    sid, sr, url = g("id"), g("subreddit"), g("url")
+    score, created = g("score", 0), g("created_utc", 0)
+    title, author, is_self, over_18 = g("title"), g("author"), g("is_self"), g("over_18")
+    # The fast path takes the types real dumps almost always have; anything else goes through
+    # the checked conversions (created_utc as a string in some months, floats, wrong types).
+    if not (
+        type(score) is int and type(created) is int and type(sid) is str and type(sr) is str
+        and (url is None or type(url) is str)
+        and (title is None or type(title) is str) and (author is None or type(author) is str)
+        and (is_self is None or is_self is True or is_self is False)
+        and (over_18 is None or over_18 is True or over_18 is False)
+    ):
+        if url is not None and not isinstance(url, str):
+            raise _BadType(f"url is {type(url).__name__}")
+        sid, sr = _str(sid, "id"), _str(sr, "subreddit")
+        score, created = _int(score, "score"), _int(created, "created_utc")
+        title, author = _str(title, "title"), _str(author, "author")
+        is_self, over_18 = _bool(is_self, "is_self"), _bool(over_18, "over_18")
+    removed = g("removed_by_category") is not None or (
+        g("selftext") in _REMOVED_TEXT or title in _REMOVED_TEXT
     )
-    return Submission(
-        id=_str(obj.get("id"), "id"),
-        subreddit=_str(obj.get("subreddit"), "subreddit"),
-        url=url or "",
-        score=_int(obj.get("score", 0), "score"),
-        created_utc=_int(obj.get("created_utc", 0), "created_utc"),
-        title=_str(obj.get("title"), "title"),
-        author=_str(obj.get("author"), "author"),
-        is_self=_bool(obj.get("is_self"), "is_self"),
-        over_18=_bool(obj.get("over_18"), "over_18"),
-        removed=removed,
-    )
+    return Submission(sid, sr, url or "", score, created, title or "", author or "",
+                      bool(is_self), bool(over_18), removed)
 
 
 class SourceSelector:

@@ -122,3 +122,20 @@ def test_normalize(url, expected):
     if " " not in url:  # whitespace is refused before either path
         slow = n._normalize_slow(url)
         assert (slow[0] if slow else None) == expected  # the fast path agrees with urlsplit
+
+
+def test_fast_path_agrees_with_urlsplit_on_many_variants():
+    import itertools
+
+    n = UrlNormalizer(SourceConfig().tracking_params)
+    schemes = ["http://", "https://", "HTTP://", "ftp://"]
+    hosts = ["a.test", "A.Test", "a.test.", "a.test:80", "a.test:443", "u:p@a.test", "[::1]",
+             "a_b.test", "xn--bcher-kva.test", ""]
+    rests = ["", "/", "/P/x.html", "?q=1", "/x?utm_source=a&b=2", "/x#f?g", "/x?a=1#f",
+             "/x?ref=1&REF=2&spm=3", "/%7Euser/", "\\back"]
+    checked = 0
+    for s, h, r in itertools.product(schemes, hosts, rests):
+        url = s + h + r
+        assert n.normalize(url) == n._normalize_slow(url), url
+        checked += 1
+    assert checked == 400
