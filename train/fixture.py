@@ -78,7 +78,7 @@ def write_text_tokens(
     out_dir.mkdir(parents=True, exist_ok=True)
     model = tokenizer_model or train_tokenizer(texts, out_dir / "tokenizer.model", vocab_size)
     tok = Tokenizer(model)
-    eod_id = tok.sp.eos_id()
+    eod_id = tok.eod_id
     splits: dict[str, list[Doc]] = {"train": [], "val": []}
     for i, text in enumerate(texts):
         doc = (tok.encode(text) + [eod_id], len(text.encode("utf-8")))

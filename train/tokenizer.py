@@ -1,43 +1,45 @@
-"""The trainer's one seam to SentencePiece: decode sampled ids to text, encode prompts.
+"""The trainer's view of the pipeline's tokenizer: decode sampled ids, encode prompts.
 
-In:  a `tokenizer.model` file (SentencePiece model proto, as the tokenize stage writes it).
+`webtext.tokenize.spm` is the one module that imports SentencePiece (STYLE.md, convention 2);
+this wraps it with the single-text calls the trainer needs.
+
+In:  a `tokenizer.model` file, as the tokenize stage writes it.
 Out: `Tokenizer.encode(text) -> ids`, `Tokenizer.decode(ids) -> text`; `train_tokenizer` makes
-     a small BPE model from texts, for the fixtures of tests and benchmarks only.
+     a small model from texts with the tokenize stage's own trainer (test fixtures only).
 """
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterable
 from pathlib import Path
 
-import sentencepiece as spm
+from webtext.tokenize.config import TokenizeConfig
+from webtext.tokenize.spm import Tokenizer as _StageTokenizer
+from webtext.tokenize.spm import train_model
 
 
 class Tokenizer:
     def __init__(self, model_path: Path) -> None:
-        self.sp = spm.SentencePieceProcessor(model_file=str(model_path))
+        self._tok = _StageTokenizer.load(Path(model_path))
 
     @property
     def vocab_size(self) -> int:
-        return self.sp.vocab_size()
+        return self._tok.vocab_size
+
+    @property
+    def eod_id(self) -> int:
+        return self._tok.eod_id
 
     def encode(self, text: str) -> list[int]:
-        return self.sp.encode(text)
+        return self._tok.encode([text])[0]
 
     def decode(self, ids: Iterable[int]) -> str:
         # Ids past the tokenizer's vocabulary come from the model's padded embedding rows.
-        return self.sp.decode([int(i) for i in ids if 0 <= int(i) < self.vocab_size])
+        return self._tok.decode([int(i) for i in ids if 0 <= int(i) < self.vocab_size])
 
 
-def train_tokenizer(texts: list[str], model_path: Path, vocab_size: int, eod_id: int = 2) -> Path:
+def train_tokenizer(texts: list[str], model_path: Path, vocab_size: int) -> Path:
     """Train a byte-fallback BPE model (fixtures only; the tokenize stage owns real ones)."""
-    buf = io.BytesIO()
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(texts), model_writer=buf, vocab_size=vocab_size,
-        model_type="bpe", byte_fallback=True, character_coverage=0.9995,
-        max_sentence_length=1 << 20, unk_id=0, bos_id=-1, eos_id=eod_id, pad_id=-1,
-        minloglevel=2,
-    )
-    Path(model_path).write_bytes(buf.getvalue())
+    config = TokenizeConfig(vocab_size=vocab_size, train_threads=1)
+    Path(model_path).write_bytes(train_model(texts, config))
     return Path(model_path)
