@@ -72,9 +72,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--records", type=int, default=1_000_000)
     ap.add_argument("--unique-urls", type=int, default=200_000)
+    ap.add_argument("--format", choices=["zst", "jsonl", "gz"], default="zst",
+                    help="dump format (zst: Pushshift's, with its 2 GiB window)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "RS_bench.zst"
+        path = Path(tmp) / f"RS_bench.{args.format}"
         t = time.perf_counter()
         generate(path, args.records, args.unique_urls)
         print(f"generated {args.records:,} submissions ({path.stat().st_size / 1e6:.1f} MB zst) "
@@ -87,7 +89,10 @@ def main() -> None:
         print(f"read {r['read']:,} submissions, kept {r['kept']:,}, {r['urls']:,} URLs")
         print(f"throughput: {r['read'] / r['seconds']:,.0f} submissions/s on one core "
               f"({r['seconds']:.2f} s; target >= 100,000/s)")
-        print(f"peak RSS of the source process: {r['peak_rss_mb']:.0f} MB")
+        note = "; includes the zstd window (up to 2 GiB)" if args.format == "zst" else ""
+        per_url = r["peak_rss_mb"] * 1e3 / max(r["urls"], 1)
+        print(f"peak RSS of the source process: {r['peak_rss_mb']:.0f} MB "
+              f"({per_url:.1f} KB per unique URL kept{note})")
 
 
 if __name__ == "__main__":

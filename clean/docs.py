@@ -122,7 +122,11 @@ def done_path(parquet_path: Path) -> Path:
 
 
 def write_shard(path: Path, rows: list[dict[str, Any]], marker: dict[str, Any]) -> None:
-    """Write the shard's Parquet file atomically, then its done marker (the last step)."""
+    """Write the shard's Parquet file atomically, then its done marker (the last step).
+
+    Rows are written in URL order, not in the order the crawl happened to store the pages,
+    so that two crawls of the same URLs give byte-identical docs and token shards."""
+    rows = sorted(rows, key=lambda r: r["url"])
     with atomic_path(path) as tmp:
         with pq.ParquetWriter(tmp, DOCS_SCHEMA, compression="zstd") as writer:
             for start in range(0, max(len(rows), 1), ROW_GROUP_ROWS):

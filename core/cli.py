@@ -94,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         level=getattr(logging, str(args.log_level).upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    for noisy in ("httpx", "httpcore", "matplotlib", "asyncio"):  # one line per HTTP call
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     if args._run is None:
         print(f"webtext: {args._missing}", file=sys.stderr)
         return 2

@@ -67,6 +67,10 @@ class BuildLayout:
     def runs(self) -> Path:
         return self.root / "runs"
 
+    def ablation(self, name: str) -> Path:
+        """One ablation over this build: results, plots and its training runs."""
+        return self.root / "ablations" / name
+
     # stats and reports
     def stats(self, stage: str) -> Path:
         """`<stage>_stats.json`: the counts a stage reports (source, crawl, clean, ...)."""

@@ -2,22 +2,42 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from webtext.configbase import StageConfig
 
 
 class BuildConfig(StageConfig):
-    """Where builds live."""
-
+    """Where builds live and what a build runs."""
 
     data_root: str = "data"  # snapshots of one corpus live side by side under this folder
+    name: str = "default"  # `webtext build` writes data_root/name
+    recipes: list[str] = Field(default_factory=list)  # tokenize these at the end of the build
+    workers: int = Field(2, ge=1)  # worker processes for shard tasks (2 cores here)
 
 
 class AblateConfig(StageConfig):
+    """Same model, same budget, same tokenizer and evaluation documents; different data."""
 
-    variants: list[str] = []
-    seeds: list[int] = [0]
+    name: str = "default"  # results go to BUILD/ablations/<name>/
+    # The default compares no filtering at all, dedup only, quality rules + dedup, and the full
+    # WebText recipe (karma >= 3 + quality + dedup), as issue 8 asks.
+    variants: list[str] = Field(
+        default_factory=lambda: ["raw", "dedup_only", "quality_dedup", "webtext"])
+    baseline: str = "raw"  # differences are reported against this variant
+    seeds: list[int] = Field(default_factory=lambda: [0])
+    # Evaluation documents are drawn from the strictest recipe (DESIGN.md, "Ablations").
+    eval_recipe: str = "webtext"
+    eval_docs: int = Field(12, ge=1)
+    seed: int = 0  # which documents are drawn for evaluation
+    # The shared tokenizer is trained on this recipe's training documents (default: eval_recipe).
+    tokenizer_recipe: str | None = None
+    # GPT-3 (Brown et al. 2020, appendix C) and NeMo Curator flag 13-gram overlaps.
+    decontam_ngram: int = Field(13, ge=1)
 
 
 class ServeConfig(StageConfig):
+    """Scheduled builds: `webtext serve` (needs a running `prefect server start`)."""
 
-    cron: str = "0 3 * * *"
+    cron: str = "0 3 * * *"  # every night at 03:00
+    refetch: bool = False  # fetch again URLs that earlier snapshots already fetched
