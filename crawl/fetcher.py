@@ -1,0 +1,509 @@
+"""The Scrapy fetcher: a spider, three downloader middlewares, a resolver and a pipeline.
+
+In:  the URLs of one shard still without a terminal status, and the crawl config.
+Out: one `FetchedPage` per URL (plus an `HttpCapture` for fetched pages), handed to a sink
+     (the shard's `ShardStore`) by the item pipeline. The only module of webtext that imports
+     Scrapy or Twisted (STYLE.md: one seam per library); it runs inside a crawl subprocess
+     (runner.py), because Twisted's reactor cannot be restarted within one process.
+
+The spider only turns a response (or a failure) into an outcome. Politeness and robustness are
+Scrapy's own named settings, generated from the config by `scrapy_settings()`: ROBOTSTXT_OBEY,
+AUTOTHROTTLE_*, DOWNLOAD_DELAY, CONCURRENT_REQUESTS(_PER_DOMAIN), DOWNLOAD_TIMEOUT, RETRY_*,
+DOWNLOAD_MAXSIZE (which HttpCompressionMiddleware also enforces while inflating, so a gzip bomb
+stops at the cap), REDIRECT_MAX_TIMES. webtext adds, as ordered middleware:
+- AddressGuardMiddleware (75, before robots.txt): the SSRF guard of guard.py on every request,
+  redirects included; in loopback mode it also routes the request through the loopback proxy.
+- BackoffRetryMiddleware (550, replaces RetryMiddleware): the same retries, after an
+  exponential backoff (and Retry-After), which Scrapy does not have.
+- ContentTypeMiddleware (595, between redirects and decompression): a final 2xx response
+  outside the allow list becomes `not_html`; a headers_received handler stops such a body's
+  download at the headers.
+GuardedResolver re-checks every address Twisted connects to, so a name that resolves to a
+public address for the guard and to a private one later (DNS rebinding) is still refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+from collections.abc import AsyncIterator, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import scrapy
+from scrapy import signals
+from scrapy.crawler import CrawlerProcess
+from scrapy.downloadermiddlewares.retry import RetryMiddleware
+from scrapy.exceptions import (
+    CannotResolveHostError,
+    DownloadCancelledError,
+    DownloadTimeoutError,
+    IgnoreRequest,
+    NotSupported,
+    StopDownload,
+    UnsupportedURLSchemeError,
+)
+from scrapy.resolver import CachingThreadedResolver
+from scrapy.spidermiddlewares.httperror import HttpError
+from scrapy.utils.defer import maybe_deferred_to_future
+from scrapy.utils.httpobj import urlparse_cached
+from twisted.internet import defer, error, task
+
+from webtext.crawl.config import CrawlConfig
+from webtext.crawl.guard import BlockedAddress, UnknownHost, check_ip, parse_ip, resolve_static
+from webtext.crawl.outcome import allowed_type, media_type, utc_now
+from webtext.crawl.warcfile import HttpCapture, build_records, compress_records
+from webtext.records import FetchedPage, FetchStatus
+
+URL_KEY = "webtext_url"  # request.meta: the urls.parquet URL a request (or redirect) is for
+WIRE_KEY = "webtext_wire"  # request.meta: Content-Encoding/-Length as received, for the WARC
+_MW = "webtext.crawl.fetcher"
+
+
+class Sink(Protocol):
+    def commit(self, page: FetchedPage, capture: HttpCapture | None,
+               encoded: bytes | None = None) -> object: ...
+
+
+@dataclass(slots=True)
+class Outcome:
+    """The item: what became of one URL."""
+
+    page: FetchedPage
+    capture: HttpCapture | None = None
+
+
+# ---------------------------------------------------------------------- settings
+def scrapy_settings(config: CrawlConfig) -> dict[str, Any]:
+    """The Scrapy settings that implement a crawl config (see the module docstring)."""
+    return {
+        "BOT_NAME": config.bot_name,
+        "USER_AGENT": config.user_agent_string,
+        "ROBOTSTXT_OBEY": config.obey_robots,
+        "AUTOTHROTTLE_ENABLED": config.autothrottle,
+        "AUTOTHROTTLE_START_DELAY": config.autothrottle_start_delay,
+        "AUTOTHROTTLE_MAX_DELAY": config.autothrottle_max_delay,
+        "AUTOTHROTTLE_TARGET_CONCURRENCY": config.autothrottle_target_concurrency,
+        "DOWNLOAD_DELAY": config.download_delay,
+        "CONCURRENT_REQUESTS": config.concurrent_requests,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": config.concurrent_per_domain,
+        "DOWNLOAD_TIMEOUT": config.download_timeout,
+        "DNS_TIMEOUT": config.dns_timeout,
+        "RETRY_ENABLED": config.retry_times > 0,
+        "RETRY_TIMES": config.retry_times,
+        "RETRY_HTTP_CODES": config.retry_http_codes,
+        # Timeouts only: DNS failures, refused and reset connections are not transient enough
+        # to be worth a site's second request (Scrapy's default list retries them all).
+        "RETRY_EXCEPTIONS": [DownloadTimeoutError, error.TimeoutError, error.TCPTimedOutError],
+        "RETRY_GIVE_UP_LOG_LEVEL": "INFO",
+        "WEBTEXT_RETRY_BACKOFF": (config.retry_backoff_base, config.retry_backoff_max),
+        "DOWNLOAD_MAXSIZE": config.max_page_bytes,
+        "DOWNLOAD_WARNSIZE": 0,
+        "REDIRECT_MAX_TIMES": config.max_redirects,
+        # URL length is checked (as bad_url) before a request is made; Scrapy's own check
+        # would drop the request silently, leaving the URL without a status.
+        "URLLENGTH_LIMIT": 0,
+        # Broad-crawl settings (Scrapy "Broad Crawls" page): no cookies, a larger thread pool
+        # for DNS, and no duplicate filter (every URL is unique already; none is lost to it).
+        "COOKIES_ENABLED": False,
+        "REACTOR_THREADPOOL_MAXSIZE": 20,
+        # Each response yields exactly one item; Scrapy starts CONCURRENT_ITEMS worker tasks
+        # per callback output, so the default 100 costs ~100 tasks per page for nothing.
+        "CONCURRENT_ITEMS": 1,
+        "DUPEFILTER_CLASS": "scrapy.dupefilters.BaseDupeFilter",
+        "TWISTED_DNS_RESOLVER": f"{_MW}.GuardedResolver",
+        "WEBTEXT_GUARD": config.address_guard,
+        "WEBTEXT_HOSTS": dict(config.hosts),
+        "WEBTEXT_PROXY": config.loopback_proxy if config.address_guard == "loopback" else None,
+        "WEBTEXT_ALLOWED_TYPES": list(config.allowed_content_types),
+        "DOWNLOADER_MIDDLEWARES": {
+            f"{_MW}.AddressGuardMiddleware": 75,
+            "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+            f"{_MW}.BackoffRetryMiddleware": 550,
+            f"{_MW}.ContentTypeMiddleware": 595,
+        },
+        "ITEM_PIPELINES": {f"{_MW}.CommitPipeline": 100},
+        # No listening sockets: no telnet console, no remote-control server.
+        "TELNETCONSOLE_ENABLED": False,
+        "REMOTE_CONTROL_ENABLED": False,
+        "LOG_LEVEL": config.log_level,
+        "LOGSTATS_INTERVAL": 60.0,
+    }
+
+
+# ---------------------------------------------------------------------- guard
+class BlockedAddressError(error.DNSLookupError):
+    """Raised by the resolver: the name resolved to a refused address (kept as the cause)."""
+
+
+class AddressBlocked(IgnoreRequest):
+    """The request's host is, or resolves to, an address the guard refuses."""
+
+
+class GuardedResolver(CachingThreadedResolver):
+    """Scrapy's caching resolver, with the guard applied to every answer.
+
+    Loopback mode answers from the host map only, so no DNS query ever leaves the machine.
+    """
+
+    @classmethod
+    def from_crawler(cls, crawler: Any, reactor: Any) -> GuardedResolver:
+        resolver = super().from_crawler(crawler, reactor)
+        resolver.mode = crawler.settings.get("WEBTEXT_GUARD", "public")
+        resolver.hosts = crawler.settings.getdict("WEBTEXT_HOSTS")
+        return resolver
+
+    def getHostByName(self, name: str, timeout: Any = ()) -> defer.Deferred:  # noqa: N802
+        mode = getattr(self, "mode", "public")
+        if mode == "loopback":
+            try:
+                ip = resolve_static(name, getattr(self, "hosts", {}))
+                return defer.succeed(str(check_ip(ip, mode)))
+            except UnknownHost as e:
+                return defer.fail(error.DNSLookupError(str(e)))
+            except BlockedAddress as e:
+                return defer.fail(BlockedAddressError(str(e)))
+
+        def check(address: str) -> str:
+            ip = parse_ip(address)
+            try:
+                if ip is None:
+                    raise BlockedAddress(f"{name} resolved to {address!r}, not an IP")
+                return str(check_ip(ip, mode))
+            except BlockedAddress as e:
+                raise BlockedAddressError(f"{name}: {e}") from None
+
+        return super().getHostByName(name, timeout).addCallback(check)
+
+
+class AddressGuardMiddleware:
+    """Refuse requests (redirects included) whose host is or resolves to a refused address."""
+
+    def __init__(self, crawler: Any):
+        self.mode = crawler.settings.get("WEBTEXT_GUARD", "public")
+        self.hosts = crawler.settings.getdict("WEBTEXT_HOSTS")
+        proxy = crawler.settings.get("WEBTEXT_PROXY")
+        self.proxy = f"http://{proxy}" if proxy else None
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> AddressGuardMiddleware:
+        return cls(crawler)
+
+    async def process_request(self, request: scrapy.Request) -> None:
+        parsed = urlparse_cached(request)
+        host = parsed.hostname or ""
+        if parsed.scheme not in ("http", "https"):
+            return  # no network I/O (data:, file: are refused as bad_url by the spider)
+        try:
+            if self.mode == "loopback":
+                check_ip(resolve_static(host, self.hosts), self.mode)
+                if self.proxy:
+                    # Every byte goes to the loopback proxy, whatever the URL says.
+                    request.meta["proxy"] = self.proxy
+                return
+            ip = parse_ip(host)
+            if ip is None:
+                from twisted.internet import reactor
+
+                address = await maybe_deferred_to_future(reactor.resolver.getHostByName(host))
+                ip = parse_ip(address)
+                if ip is None:
+                    raise BlockedAddress(f"{host} resolved to {address!r}, not an IP")
+            check_ip(ip, self.mode)
+        except UnknownHost as e:
+            raise CannotResolveHostError(str(e)) from e
+        except (BlockedAddress, BlockedAddressError) as e:
+            raise AddressBlocked(f"blocked address: {e}") from e
+        except error.DNSLookupError as e:
+            raise CannotResolveHostError(str(e)) from e
+
+
+# ---------------------------------------------------------------------- retries
+def backoff_delay(retry_number: int, base: float, cap: float,
+                  retry_after: bytes | None = None) -> float:
+    """Seconds to wait before retry `retry_number` (1, 2, ...): exponential, capped, and at
+    least the server's Retry-After (seconds or an HTTP date) when it sent one."""
+    delay = base * 2 ** (retry_number - 1)
+    if retry_after:
+        value = retry_after.decode("latin-1").strip()
+        try:
+            asked = float(value)
+        except ValueError:
+            when = email.utils.parsedate_to_datetime(value) if value else None
+            asked = 0.0
+            if when is not None:
+                asked = (when - datetime.now(UTC)).total_seconds()
+        delay = max(delay, asked)
+    return max(0.0, min(delay, cap))
+
+
+class BackoffRetryMiddleware(RetryMiddleware):
+    """Scrapy's RetryMiddleware, waiting an exponential backoff before each retry.
+
+    The wait holds one of the CONCURRENT_REQUESTS slots (not the site's slot), which is cheap
+    because retries are rare and the backoff is capped.
+    """
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> BackoffRetryMiddleware:
+        mw = super().from_crawler(crawler)
+        mw.base, mw.cap = crawler.settings.get("WEBTEXT_RETRY_BACKOFF", (1.0, 10.0))
+        return mw
+
+    async def _wait(self, retry: scrapy.Request, retry_after: bytes | None = None) -> None:
+        from twisted.internet import reactor
+
+        delay = backoff_delay(retry.meta.get("retry_times", 1), self.base, self.cap, retry_after)
+        if delay > 0:
+            await maybe_deferred_to_future(task.deferLater(reactor, delay))
+
+    async def process_response(self, request: scrapy.Request, response: Any) -> Any:
+        result = super().process_response(request, response)
+        if isinstance(result, scrapy.Request):
+            await self._wait(result, response.headers.get(b"Retry-After"))
+        return result
+
+    async def process_exception(self, request: scrapy.Request, exception: Exception) -> Any:
+        result = super().process_exception(request, exception)
+        if isinstance(result, scrapy.Request):
+            await self._wait(result)
+        return result
+
+
+# ---------------------------------------------------------------------- content type
+class NotHtml(IgnoreRequest):
+    """A final 2xx response whose media type is outside the allow list."""
+
+    def __init__(self, response: Any):
+        super().__init__(f"not HTML: {media_type(response.headers.get(b'Content-Type'))!r}")
+        self.response = response
+
+
+class ContentTypeMiddleware:
+    """Final 2xx responses outside the allow list become `not_html` (before decompression)."""
+
+    def __init__(self, crawler: Any):
+        self.allowed = crawler.settings.getlist("WEBTEXT_ALLOWED_TYPES")
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> ContentTypeMiddleware:
+        return cls(crawler)
+
+    def process_response(self, request: scrapy.Request, response: Any) -> Any:
+        if (URL_KEY in request.meta and 200 <= response.status < 300
+                and not allowed_type(response.headers.get(b"Content-Type"), self.allowed)):
+            raise NotHtml(response)
+        return response
+
+
+# ---------------------------------------------------------------------- spider
+def _header_list(headers: Any) -> list[tuple[str, str]]:
+    return [(k.decode("latin-1"), v.decode("latin-1"))
+            for k, values in headers.items() for v in values]
+
+
+def classify(exc: BaseException) -> FetchStatus:
+    """The terminal status of a failed request.
+
+    Scrapy signals robots.txt refusals, exhausted redirects and decompression over
+    DOWNLOAD_MAXSIZE as plain IgnoreRequest; their messages (pinned by tests against the
+    installed Scrapy) tell them apart.
+    """
+    if isinstance(exc, HttpError):
+        return FetchStatus.HTTP_ERROR
+    if isinstance(exc, NotHtml):
+        return FetchStatus.NOT_HTML
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, (AddressBlocked, BlockedAddressError, BlockedAddress)):
+            return FetchStatus.BLOCKED_ADDRESS
+        cause = cause.__cause__
+    if isinstance(exc, IgnoreRequest):
+        text = str(exc)
+        if "robots.txt" in text:
+            return FetchStatus.ROBOTS_DENIED
+        if "max redirections" in text:
+            return FetchStatus.TOO_MANY_REDIRECTS
+        if "DOWNLOAD_MAXSIZE" in text:
+            return FetchStatus.TOO_LARGE
+        return FetchStatus.CONNECTION_ERROR
+    if isinstance(exc, DownloadCancelledError):
+        return FetchStatus.TOO_LARGE  # the downloader cancels only over DOWNLOAD_MAXSIZE
+    if isinstance(exc, (CannotResolveHostError, error.DNSLookupError)):
+        return FetchStatus.DNS_ERROR
+    if isinstance(exc, (DownloadTimeoutError, error.TimeoutError, error.TCPTimedOutError)):
+        return FetchStatus.TIMEOUT
+    if isinstance(exc, (UnsupportedURLSchemeError, NotSupported)):
+        return FetchStatus.BAD_URL
+    return FetchStatus.CONNECTION_ERROR
+
+
+class WebtextSpider(scrapy.Spider):
+    """Turns each URL's final response, or its failure, into an `Outcome` item."""
+
+    name = "webtext"
+
+    def __init__(self, urls: Iterable[str], sink: Sink, config: CrawlConfig, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.urls = urls
+        self.sink = sink
+        self.config = config
+        self.close_reason: str | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> WebtextSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        crawler.signals.connect(spider._headers_received, signal=signals.headers_received)
+        crawler.signals.connect(spider._closed, signal=signals.spider_closed)
+        return spider
+
+    def _closed(self, reason: str) -> None:
+        self.close_reason = reason
+
+    def _headers_received(self, headers: Any, body_length: int, request: scrapy.Request,
+                          spider: Any = None) -> None:
+        if URL_KEY not in request.meta:
+            return  # robots.txt and other internal requests
+        request.meta[WIRE_KEY] = [(k, v) for k, v in _header_list(headers)
+                                  if k.lower() in ("content-encoding", "content-length")]
+        if not allowed_type(headers.get(b"Content-Type"), self.config.allowed_content_types):
+            # Do not download a PDF or a video to throw it away; fail=False keeps the normal
+            # path, so a redirect is still followed and a 503 still retried.
+            raise StopDownload(fail=False)
+
+    async def start(self) -> AsyncIterator[Any]:
+        engine = self.crawler.engine
+        for url in self.urls:
+            # Keep at most frontier_size requests in the scheduler: memory stays flat however
+            # many URLs the shard has (Scrapy would otherwise pull every start request in).
+            while engine.running and len(engine.scheduler) >= self.config.frontier_size:
+                await asyncio.sleep(0.05)
+            if not engine.running:
+                return
+            if len(url) > self.config.max_url_length:
+                yield self._failed_outcome(url, FetchStatus.BAD_URL,
+                                           f"URL longer than {self.config.max_url_length}")
+                continue
+            try:
+                request = scrapy.Request(url, callback=self.parse, errback=self.failed,
+                                         dont_filter=True, meta={URL_KEY: url})
+            except (ValueError, TypeError) as e:
+                yield self._failed_outcome(url, FetchStatus.BAD_URL, str(e))
+                continue
+            if request.url.split(":", 1)[0].lower() not in ("http", "https"):
+                yield self._failed_outcome(url, FetchStatus.BAD_URL, "not an http(s) URL")
+                continue
+            yield request
+
+    def _failed_outcome(self, url: str, status: FetchStatus, error_text: str,
+                        final_url: str | None = None, http_status: int | None = None,
+                        content_type: str | None = None) -> Outcome:
+        return Outcome(FetchedPage(url=url, final_url=final_url or url, status=status.value,
+                                   http_status=http_status, content_type=content_type,
+                                   error=error_text[:500], fetched_at=utc_now()))
+
+    # parse() and failed() return one item, not a generator: Scrapy parses the source of
+    # generator callbacks on every call to warn about `return` values (measurably slow).
+    def parse(self, response: Any) -> Outcome:
+        request = response.request
+        fetched_at = utc_now()
+        content_type = response.headers.get(b"Content-Type")
+        ctype = content_type.decode("latin-1") if content_type else None
+        headers = [(k, v) for k, v in _header_list(response.headers)
+                   if k.lower() not in ("content-encoding", "content-length")]
+        headers += request.meta.get(WIRE_KEY, [])
+        capture = HttpCapture(
+            url=response.url, source_url=request.meta[URL_KEY], status=response.status,
+            response_headers=headers, body=response.body, fetched_at=fetched_at,
+            protocol=response.protocol or "HTTP/1.1", request_headers=_header_list(request.headers),
+            ip_address=str(response.ip_address) if response.ip_address else None)
+        page = FetchedPage(url=request.meta[URL_KEY], final_url=response.url,
+                           status=FetchStatus.FETCHED.value, http_status=response.status,
+                           content_type=ctype, n_bytes=len(response.body), fetched_at=fetched_at)
+        return Outcome(page, capture)
+
+    def failed(self, failure: Any) -> Outcome | None:
+        if not self.crawler.engine.running:
+            return None  # shutting down: a cancelled download is no outcome; resume refetches
+        exc = failure.value
+        request = failure.request
+        response = getattr(exc, "response", None)
+        status = classify(exc)
+        ctype = None
+        if response is not None and status in (FetchStatus.NOT_HTML, FetchStatus.HTTP_ERROR):
+            raw = response.headers.get(b"Content-Type")
+            ctype = raw.decode("latin-1") if raw else None
+        http_status = response.status if response is not None else None
+        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        if status == FetchStatus.TOO_LARGE and not str(exc):
+            text += f": body over DOWNLOAD_MAXSIZE ({self.config.max_page_bytes} bytes)"
+        return self._failed_outcome(request.meta.get(URL_KEY, request.url), status, text,
+                                    final_url=request.url, http_status=http_status,
+                                    content_type=ctype)
+
+
+class CommitPipeline:
+    """Hands every outcome to the sink: WARC records first, then the status row.
+
+    Compressing a page's records is the crawler's largest CPU cost per page; it runs in a
+    helper thread (zlib releases the GIL), so it overlaps with the reactor on a second core
+    (benchmarks/crawl_bench.py). The writes stay in the reactor thread, one commit at a time,
+    so the commit protocol is unchanged: a page whose records are not yet compressed when the
+    process dies has no row and is fetched again.
+    """
+
+    def __init__(self, crawler: Any):
+        self.crawler = crawler
+        self.encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="webtext-warc")
+        crawler.signals.connect(self._closed, signal=signals.spider_closed)
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> CommitPipeline:
+        return cls(crawler)
+
+    def _closed(self) -> None:
+        self.encoder.shutdown(wait=True)
+
+    async def process_item(self, item: Outcome) -> Outcome:
+        spider = self.crawler.spider
+        encoded = None
+        if item.capture is not None:
+            # warcio (Python) here; only zlib (C, GIL released) in the thread: a thread running
+            # Python would make the reactor wait for the GIL after every socket call.
+            records = build_records(item.capture)
+            job = self.encoder.submit(compress_records, records, spider.config.warc_gzip_level)
+            encoded = await asyncio.wrap_future(job)
+        spider.sink.commit(item.page, None, encoded)
+        return item
+
+
+# ---------------------------------------------------------------------- running
+def run_spider(urls: Iterable[str], sink: Sink, config: CrawlConfig,
+               on_tick: Callable[[], None] | None = None) -> str:
+    """Crawl `urls` into `sink` in this process (once: the reactor cannot restart).
+
+    `on_tick` is called every `config.progress_interval` seconds. Returns Scrapy's close
+    reason ("finished" when every request has an outcome, "shutdown" after SIGINT/SIGTERM).
+    """
+    process = CrawlerProcess(settings=scrapy_settings(config))
+    crawler = process.create_crawler(WebtextSpider)
+    if on_tick is not None:
+        tickers: list[task.LoopingCall] = []
+
+        def start_ticker() -> None:
+            # Created here, not earlier: LoopingCall imports (so installs) the default reactor.
+            tickers.append(task.LoopingCall(on_tick))
+            tickers[0].start(config.progress_interval, now=False)
+
+        def stop_ticker() -> None:
+            if tickers and tickers[0].running:
+                tickers[0].stop()
+
+        crawler.signals.connect(start_ticker, signal=signals.engine_started)
+        crawler.signals.connect(stop_ticker, signal=signals.engine_stopped)
+    process.crawl(crawler, urls=urls, sink=sink, config=config)
+    process.start()
+    spider = crawler.spider
+    return (spider.close_reason if spider is not None else None) or "unknown"

@@ -1,0 +1,56 @@
+"""The link-rot report: what became of the URLs, by domain, by submission year and by status.
+
+In:  one (status, domain, first_created_utc) triple per URL (fetch.parquet joined with
+     urls.parquet).
+Out: a JSON-ready dict, written to linkrot.json: counts per status, per year and status, per
+     domain and status, and the share of URLs still alive (`fetched`) per year and per domain.
+     The older the Reddit submission, the more of its links have rotted; this report measures
+     that on the build's own URLs.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from webtext.records import FetchStatus
+
+
+def year_of(created_utc: int | None) -> str:
+    if not created_utc:
+        return "unknown"
+    return str(datetime.fromtimestamp(int(created_utc), UTC).year)
+
+
+def _block(counts: dict[str, Counter[str]]) -> dict[str, dict[str, Any]]:
+    out = {}
+    for key in sorted(counts):
+        c = counts[key]
+        total = sum(c.values())
+        out[key] = {
+            "urls": total,
+            "fetched_share": round(c[FetchStatus.FETCHED.value] / total, 4) if total else 0.0,
+            "status": dict(sorted(c.items())),
+        }
+    return out
+
+
+def linkrot_report(rows: Iterable[tuple[str, str, int | None]]) -> dict[str, Any]:
+    """Counts of fetch outcomes by status, by submission year and by domain."""
+    by_status: Counter[str] = Counter()
+    by_year: dict[str, Counter[str]] = defaultdict(Counter)
+    by_domain: dict[str, Counter[str]] = defaultdict(Counter)
+    for status, domain, created in rows:
+        by_status[status] += 1
+        by_year[year_of(created)][status] += 1
+        by_domain[domain][status] += 1
+    total = sum(by_status.values())
+    return {
+        "urls": total,
+        "by_status": dict(sorted(by_status.items())),
+        "fetched_share": round(by_status[FetchStatus.FETCHED.value] / total, 4) if total else 0.0,
+        "by_year": _block(by_year),
+        "by_domain": _block(by_domain),
+    }
