@@ -21,7 +21,7 @@ def funnel_rows(stats: dict[str, Any]) -> list[tuple[str, str, str]]:
             rows.append((f"  - {reason}", f"{n:,}", ""))
         rows.append(("  = continues", f"{step['out']:,}", ""))
     for name, t in (stats.get("tokens") or {}).items():
-        rows.append((f"tokens [{name}]", f"{t['tokens']:,}",
+        rows.append((f"tokens ({name})", f"{t['tokens']:,}",
                      f"{t['docs']:,} docs, {t['bytes_per_token']} bytes/token"))
     return rows
 

@@ -33,7 +33,19 @@ def prefect_api() -> Iterator[str]:
     os.environ["PREFECT_API_URL"] = server.api_url
     try:
         with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
-            yield server.api_url
+            try:
+                yield server.api_url
+            finally:
+                _flush_logs()  # the last log lines reach the server before it stops
     finally:
         os.environ.pop("PREFECT_API_URL", None)
         server.stop()
+
+
+def _flush_logs() -> None:
+    from prefect.logging.handlers import APILogHandler
+
+    try:
+        APILogHandler().flush()
+    except Exception:  # best effort: never hide the command's own outcome
+        pass
