@@ -71,7 +71,13 @@ def bare_child(url_file: str, proxy: str, concurrency: int) -> None:
     process.start()
     print(json.dumps({"pages": Bare.pages, "seconds": time.monotonic() - started,
                       "cpu_seconds": _cpu_seconds() - cpu,
-                      "max_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+                      "max_rss_kb": peak_rss_kb()}))
+
+
+def peak_rss_kb() -> int:
+    from webtext.crawl.runner import peak_rss_kb as own_peak
+
+    return own_peak()
 
 
 def _cpu_seconds() -> float:

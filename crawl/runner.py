@@ -105,6 +105,19 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def peak_rss_kb() -> int:
+    """This process's own peak RSS. Linux's ru_maxrss survives exec, so a crawl started from
+    a large parent would report the parent's size; VmHWM belongs to this program alone."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def _die_with_parent() -> None:
     """Linux: get SIGTERM when the parent dies, so no orphan keeps crawling (best effort)."""
     try:
@@ -145,7 +158,7 @@ def run_shard(layout: BuildLayout, shard: int, config: CrawlConfig, out: TextIO)
     complete = reason == "finished" and missing == 0
     final = sink.snapshot("finished") | {
         "reason": reason, "complete": complete, "missing": missing,
-        "max_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "max_rss_kb": peak_rss_kb(),
         "cpu_seconds": round(_cpu_seconds(), 3),
         "startup_cpu_seconds": round(sink.startup_cpu, 3),
         "status": dict(Counter(store.done.values())),

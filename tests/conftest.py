@@ -69,10 +69,13 @@ def make_config(web, dumps: Path, extra: list[str] = ()):
 
 
 def manifests(build: Path) -> dict[str, dict]:
-    """The final manifests of a build (token shards with their checksums), sans timings."""
+    """The final manifests of a build's own token outputs (shards with their checksums), not
+    those an ablation added (they hold documents out)."""
     out = {}
     for m in sorted((build / "tokens").glob("*/manifest.json")):
         data = json.loads(m.read_text())
+        if data["recipe"]["exclude"]["count"]:
+            continue
         out[m.parent.name] = {k: data[k] for k in ("splits", "shards", "tokenizer", "recipe")}
     return out
 
