@@ -5,15 +5,16 @@ Out: the normalised URL and its host, or None when it is not a fetchable http(s)
 
 Rules (the usual canonicalisation of web crawlers, cf. RFC 3986 section 6): lower-case scheme
 and host, drop the default port, drop the fragment, drop user info, drop tracking parameters
-(`utm_*`, `fbclid`, ...), keep the remaining query parameters in their order, empty path -> "/".
+(`utm_*`, `fbclid`, ...), keep the remaining query parameters in their order and bytes, empty
+path -> "/".
 The host keeps its `www.` (it can serve a different site) and the path keeps its case.
 """
 
 from __future__ import annotations
 
 import re
-from fnmatch import fnmatchcase, translate
-from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
+from fnmatch import translate
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _SPACE = re.compile(r"\s")
@@ -27,22 +28,25 @@ class UrlNormalizer:
     """Normalise URLs with a fixed set of tracking-parameter patterns (`utm_*` style globs)."""
 
     def __init__(self, tracking_params: list[str]):
-        self._exact = {p.lower() for p in tracking_params if "*" not in p and "?" not in p}
-        self._globs = [p.lower() for p in tracking_params if "*" in p or "?" in p]
+        # One case-insensitive pattern for every tracking key (`utm_*` globs included).
+        self._tracking_key = re.compile(
+            "|".join(f"(?:{translate(p.lower())})" for p in tracking_params) or r"(?!)", re.I
+        ).match
         # Does a query string hold any tracking key at all? (most do not: then it is kept as is)
         keys = "|".join(translate(p.lower()).removesuffix(r"\Z").removeprefix("(?s:").rstrip(")")
                         for p in tracking_params)
         self._any_tracking = re.compile(rf"(?:^|[&;])(?:{keys})(?:[=&;]|$)", re.I)
 
     def _tracking(self, key: str) -> bool:
-        k = key.lower()
-        return k in self._exact or any(fnmatchcase(k, g) for g in self._globs)
+        return self._tracking_key(key) is not None
 
     def _query(self, query: str) -> str:
+        """The query without its tracking parameters; the others keep their exact bytes."""
         if not query or not self._any_tracking.search(query):
             return query
-        pairs = parse_qsl(query, keep_blank_values=True)
-        return urlencode([(k, v) for k, v in pairs if not self._tracking(k)])
+        match = self._tracking_key
+        return "&".join(p for p in query.split("&")
+                        if p and match(p.partition("=")[0]) is None)
 
     def normalize(self, url: str) -> tuple[str, str] | None:
         """(normalised url, host) or None if `url` is not an http(s) URL with a host."""
