@@ -181,7 +181,11 @@ class SourceSelector:
         rule: about a million submissions go through it per dump month.
         """
         self.result.read += 1
-        f = self._decode(rec)
+        payload = rec.payload
+        try:
+            f = _DECODER.decode(payload) if type(payload) is bytes else self._decode(rec)
+        except (msgspec.DecodeError, UnicodeDecodeError):
+            f = self._decode(rec)  # decodes again, to count why
         if f is None:
             return
         score, created = f.score, f.created_utc
