@@ -16,7 +16,6 @@ plain (no Prefect), so a flow can run one task per shard and `finalize` at the e
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import queue
@@ -39,7 +38,7 @@ from webtext.crawl.linkrot import linkrot_report
 from webtext.crawl.plan import split
 from webtext.crawl.shardstore import done_marker, read_status, shard_dir, shard_name
 from webtext.errors import UsageError
-from webtext.io import read_json, write_bytes, write_json, write_parquet
+from webtext.io import file_sha256, read_json, write_bytes, write_json, write_parquet
 from webtext.layout import BuildLayout
 from webtext.records import FETCH_SCHEMA, FetchedPage, records_to_table
 
@@ -55,14 +54,6 @@ def _plan_path(layout: BuildLayout) -> Path:
     return layout.crawl_dir / "plan.json"
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def read_urls(layout: BuildLayout) -> pa.Table:
     if not layout.urls.exists():
         raise UsageError(f"{layout.urls} not found: run `webtext source {layout.root}` first")
@@ -76,7 +67,7 @@ def plan_shards(layout: BuildLayout, shards: int | None = None) -> int:
     is an error rather than a silent re-crawl.
     """
     table = read_urls(layout)
-    digest = _sha256(layout.urls)
+    digest = file_sha256(layout.urls)
     plan_path = _plan_path(layout)
     if plan_path.exists():
         plan = read_json(plan_path)

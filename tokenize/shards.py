@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from webtext.io import atomic_path
+from webtext.io import atomic_path, file_sha256
 
 FORMAT = "webtext-tokens/1"
 SPLITS = ("train", "val")
@@ -55,14 +55,6 @@ def shard_schema(dtype: str, metadata: dict[str, str]) -> pa.Schema:
 
 def shard_name(split: str, index: int) -> str:
     return f"{split}-{index:05d}.parquet"
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass

@@ -22,7 +22,6 @@ Validation windows are fixed: evenly spaced starts over the whole val stream.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import torch
 
-from webtext.io import atomic_path, read_json, write_json
+from webtext.io import atomic_path, file_sha256, read_json, write_json
 
 MANIFEST_FORMAT = "webtext-tokens/1"
 FLAT_FORMAT = "webtext-flat/1"
@@ -53,14 +52,6 @@ def read_manifest(tokens_dir: Path) -> dict:
     return manifest
 
 
-def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 def split_shards(manifest: dict, split: str) -> list[dict]:
     return [s for s in manifest["shards"] if s["split"] == split]
 
@@ -71,7 +62,7 @@ def _sidecar_ok(sidecar: Path, array: Path, sources: list[dict]) -> bool:
     meta = read_json(sidecar)
     if meta.get("format") != FLAT_FORMAT or meta.get("sources") != sources:
         return False  # the tokens dir was rewritten since the array was derived
-    return meta.get("sha256") == sha256_file(array)  # the array itself is intact
+    return meta.get("sha256") == file_sha256(array)  # the array itself is intact
 
 
 def derive_flat(tokens_dir: Path, split: str, cache_dir: Path) -> Path:
@@ -99,7 +90,7 @@ def derive_flat(tokens_dir: Path, split: str, cache_dir: Path) -> Path:
         pos = 0
         for shard in shards:
             path = tokens_dir / shard["file"]
-            if sha256_file(path) != shard["sha256"]:
+            if file_sha256(path) != shard["sha256"]:
                 raise TokensError(f"{path}: sha256 differs from the manifest (corrupt shard?)")
             parquet = pq.ParquetFile(path)
             for g in range(parquet.num_row_groups):
@@ -115,7 +106,7 @@ def derive_flat(tokens_dir: Path, split: str, cache_dir: Path) -> Path:
         del out
     write_json(sidecar, {
         "format": FLAT_FORMAT, "split": split, "dtype": dtype.name, "n_tokens": n_tokens,
-        "sources": sources, "sha256": sha256_file(array_path),
+        "sources": sources, "sha256": file_sha256(array_path),
     })
     return array_path
 
