@@ -185,7 +185,26 @@ def verdict(results: dict[str, Any]) -> str:
     return (f"Yes: `{best}` reaches {best_row['val_loss_mean']:.4f} nats/token "
             f"({best_row['val_bpb_mean']:.4f} bits/byte) against {b['val_loss_mean']:.4f} "
             f"({b['val_bpb_mean']:.4f}) for the unfiltered `{base}`, {diff:.4f} nats/token "
-            f"lower{noise}.")
+            f"lower{noise}. " + per_variant(results))
+
+
+def per_variant(results: dict[str, Any]) -> str:
+    """Each variant against the baseline, judged against the seeds' spread (2 sd)."""
+    rows, base = results["variants"], results["baseline"]
+    b = rows[base]
+    parts = []
+    for name, r in rows.items():
+        if name == base:
+            continue
+        d = r["val_loss_mean"] - b["val_loss_mean"]
+        if len(results["seeds"]) < 2:
+            judged = "one seed, no noise estimate"
+        else:
+            noise = max(r["val_loss_sd"], b["val_loss_sd"], 1e-12)
+            judged = ("lower" if d < -2 * noise else "higher" if d > 2 * noise
+                      else "within seed noise") + f", {abs(d) / noise:.1f} sd"
+        parts.append(f"`{name}` {d:+.4f} ({judged})")
+    return f"Against `{base}`: " + "; ".join(parts) + "."
 
 
 def markdown_table(results: dict[str, Any]) -> str:

@@ -89,6 +89,7 @@ def test_verdict_and_table_from_known_numbers():
                                "d_bpb_vs_baseline": -0.2}}}
     assert verdict(results).startswith("Yes: `webtext` reaches 4.5000")
     assert "0.5000 nats/token lower" in verdict(results)
+    assert "`webtext` -0.5000 (lower, 25.0 sd)" in verdict(results)
     assert "| webtext |" in markdown_table(results) and "-0.5000" in markdown_table(results)
     results["variants"]["webtext"]["val_loss_mean"] = 5.5
     assert verdict(results).startswith("No")
