@@ -44,6 +44,13 @@ class BuildLayout:
     def docs_dir(self) -> Path:
         return self.root / "docs"
 
+    def docs_shards(self) -> list[Path]:
+        """The docs/ Parquet shards in build order (temporary files of a killed run left out);
+        empty when there is no docs/ folder."""
+        if not self.docs_dir.is_dir():
+            return []
+        return sorted(p for p in self.docs_dir.glob("*.parquet") if not p.name.startswith("."))
+
     # dedup stage
     @property
     def dedup(self) -> Path:

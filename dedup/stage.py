@@ -66,7 +66,7 @@ def params_of(cfg: DedupConfig) -> SketchParams:
 def docs_shards(layout: BuildLayout) -> list[Path]:
     if not layout.docs_dir.is_dir():
         raise UsageError(f"no docs/ folder in {layout.root} (run `webtext clean` first)")
-    shards = sorted(p for p in layout.docs_dir.glob("*.parquet") if not p.name.startswith("."))
+    shards = layout.docs_shards()
     if not shards:
         raise UsageError(f"no docs shards (*.parquet) in {layout.docs_dir}")
     return shards

@@ -48,7 +48,7 @@ def _read_json(path: Path) -> Any:
 
 
 def _docs_table(layout: BuildLayout, columns: list[str]) -> pa.Table | None:
-    files = sorted(layout.docs_dir.glob("*.parquet")) if layout.docs_dir.is_dir() else []
+    files = layout.docs_shards()
     if not files:
         return None
     tables = []

@@ -174,7 +174,7 @@ def doc_shards(layout: BuildLayout) -> list[Path]:
     """The docs/ shards in build order; all of them must be finished (have a done marker)."""
     if not layout.docs_dir.is_dir():
         raise UsageError(f"{layout.docs_dir} not found: run `webtext clean` on this build first")
-    shards = sorted(p for p in layout.docs_dir.glob("*.parquet") if not p.name.startswith("."))
+    shards = layout.docs_shards()
     if not shards:
         raise UsageError(f"{layout.docs_dir} holds no *.parquet shards: run `webtext clean` first")
     unfinished = [p.name for p in shards if not done_marker(p).is_file()]
