@@ -37,10 +37,16 @@ def _rank(seed: int, doc_id: str) -> str:
     return hashlib.blake2b(f"{seed}:{doc_id}".encode(), digest_size=8).hexdigest()
 
 
+def read_doc_ids(layout: BuildLayout) -> list[str]:
+    """Every doc_id of the build, reading that column only."""
+    return [d for f in layout.docs_shards()
+            for d in pq.read_table(f, columns=["doc_id"]).column("doc_id").to_pylist()]
+
+
 def read_texts(layout: BuildLayout, ids: set[str] | None = None) -> dict[str, str]:
     """doc_id -> text for the given ids (all documents when `ids` is None)."""
     out: dict[str, str] = {}
-    for f in sorted(layout.docs_dir.glob("*.parquet")):
+    for f in layout.docs_shards():
         t = pq.read_table(f, columns=["doc_id", "text"])
         pairs = zip(t.column("doc_id").to_pylist(), t.column("text").to_pylist(), strict=True)
         for doc_id, text in pairs:
@@ -108,7 +114,7 @@ def tokenize_eval(build_dir: str, config_toml: str, eval_ids: list[str], tokeniz
 
     config = config_from_toml(config_toml)
     layout = BuildLayout(build_dir)
-    others = sorted(set(read_texts(layout)) - set(eval_ids))
+    others = sorted(set(read_doc_ids(layout)) - set(eval_ids))
     cfg = config.model_copy(update={"tokenize": config.tokenize.model_copy(
         update={"val_permille": 1000})})
     return str(tokenize_build(layout, cfg, config.ablate.eval_recipe, exclude_ids=others,
