@@ -49,19 +49,11 @@ COMMANDS: list[tuple[str, str, str]] = [
 ]
 
 
-def _lookup(module_name: str, name: str) -> tuple[Callable | None, Callable | None, str | None]:
+def _lookup(module_name: str, name: str) -> tuple[Callable | None, Callable]:
+    """The subcommand's `add_arguments_<name>` (optional) and `run_<name>` functions."""
     attr = name.replace("-", "_")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as e:
-        if e.name and (e.name == module_name or module_name.startswith(e.name + ".")):
-            return None, None, f"`webtext {name}` is not available yet ({module_name} missing)"
-        raise
-    add = getattr(module, f"add_arguments_{attr}", None)
-    run = getattr(module, f"run_{attr}", None)
-    if run is None:
-        return None, None, f"`webtext {name}` is not available yet ({module_name}.run_{attr})"
-    return add, run, None
+    module = importlib.import_module(module_name)
+    return getattr(module, f"add_arguments_{attr}", None), getattr(module, f"run_{attr}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     subs = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, module_name, help_text in COMMANDS:
-        add, run, missing = _lookup(module_name, name)
+        add, run = _lookup(module_name, name)
         p = subs.add_parser(name, help=help_text, description=help_text)
         p.add_argument("--config", type=Path, help="TOML config file (defaults if omitted)")
         p.add_argument(
@@ -83,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
         if add is not None:
             add(p)
-        p.set_defaults(_run=run, _missing=missing)
+        p.set_defaults(_run=run)
     return parser
 
 
@@ -96,9 +88,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     for noisy in ("httpx", "httpcore", "matplotlib", "asyncio"):  # one line per HTTP call
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    if args._run is None:
-        print(f"webtext: {args._missing}", file=sys.stderr)
-        return 2
     try:
         config = load_config(args.config, args.set)
     except ConfigError as e:

@@ -45,10 +45,7 @@ def demo_config(base: WebtextConfig, miniweb_overrides: dict[str, Any]) -> Webte
     """The user's config with the demo's settings and the mini-web's routing applied."""
     data = base.model_dump(mode="json", exclude_none=True)
     for assignment in DEMO_OVERRIDES:
-        section = assignment.split(".", 1)[0]
-        key = assignment.split("=", 1)[0].split(".", 1)[1]
-        if section in data and key.split(".")[0] in data[section]:
-            apply_override(data, assignment)
+        apply_override(data, assignment)
     data["crawl"].update(miniweb_overrides)
     return WebtextConfig.model_validate(data)
 

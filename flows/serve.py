@@ -23,7 +23,7 @@ from prefect import flow
 from webtext.config import WebtextConfig, to_toml
 from webtext.errors import UsageError
 from webtext.flows.stages import config_from_toml
-from webtext.io import read_json, write_json
+from webtext.io import write_json
 
 SNAPSHOTS = "snapshots"
 MANIFEST = "snapshot.json"
@@ -101,6 +101,3 @@ def serve(config: WebtextConfig, cron: str, name: str) -> None:
           f"{[p.name for p in finished_snapshots(Path(config.build.data_root))]}")
     prefect_serve(deployment(config, cron, name))
 
-
-__all__ = ["deployment", "finished_snapshots", "read_json", "run_snapshot", "serve",
-           "snapshot_flow"]
