@@ -31,6 +31,17 @@ from webtext.world.spec import World, page_response
 
 FETCHED_AT = "2024-05-01T12:00:00Z"
 
+# Six lines of plain English prose that pass every quality rule: the tests' "good" document.
+PROSE_LINES = [
+    "The committee met on Tuesday to discuss the plan for the new library in the town centre.",
+    "Members agreed that the building should have more space for children and for quiet study.",
+    "Several residents asked whether the old reading room could be kept as it was before.",
+    "The architect explained that the walls of that room are too weak to carry another floor.",
+    "A decision on the budget will be taken at the next meeting, which is planned for March.",
+    "Until then, the current library stays open with its usual hours on every weekday.",
+]
+PROSE = "\n".join(PROSE_LINES)
+
 
 @dataclass(frozen=True)
 class Response:

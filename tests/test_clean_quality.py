@@ -14,17 +14,9 @@ import pytest
 
 from webtext.clean import quality
 from webtext.clean.config import CleanConfig
+from webtext.clean.fixture import PROSE, PROSE_LINES
 from webtext.clean.reasons import NO_TEXT, Reason
 
-PROSE_LINES = [
-    "The committee met on Tuesday to discuss the plan for the new library in the town centre.",
-    "Members agreed that the building should have more space for children and for quiet study.",
-    "Several residents asked whether the old reading room could be kept as it was before.",
-    "The architect explained that the walls of that room are too weak to carry another floor.",
-    "A decision on the budget will be taken at the next meeting, which is planned for March.",
-    "Until then, the current library stays open with its usual hours on every weekday.",
-]
-PROSE = "\n".join(PROSE_LINES)
 CONFIG = CleanConfig()
 
 

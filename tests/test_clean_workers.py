@@ -16,18 +16,11 @@ import threading
 import pyarrow.parquet as pq
 
 from webtext.clean.config import CleanConfig
-from webtext.clean.fixture import Response, write_build
+from webtext.clean.fixture import PROSE, Response, write_build
 from webtext.clean.page import Extracted
 from webtext.clean.stage import clean_build
 
-TEXT = "\n".join([
-    "The committee met on Tuesday to discuss the plan for the new library in the town centre.",
-    "Members agreed that the building should have more space for children and for quiet study.",
-    "Several residents asked whether the old reading room could be kept as it was before.",
-    "The architect explained that the walls of that room are too weak to carry another floor.",
-    "A decision on the budget will be taken at the next meeting, which is planned for March.",
-    "Until then, the current library stays open with its usual hours on every weekday.",
-])
+TEXT = PROSE
 
 
 def scripted_extract(html: str, url: str | None, config: CleanConfig,

@@ -11,13 +11,12 @@ import json
 import random
 from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from test_dedup_stage import write_docs_rows
 
 from webtext.dedup.config import DedupConfig
 from webtext.dedup.stage import dedup_build
-from webtext.io import write_parquet
 from webtext.layout import BuildLayout
 from webtext.records import doc_id
 from webtext.world.spec import World
@@ -38,12 +37,7 @@ def scheduler():
 
 
 def _write(root: Path, rows: list[dict], shards: int) -> BuildLayout:
-    layout = BuildLayout(root)
-    per = -(-len(rows) // shards)
-    for i in range(shards):
-        write_parquet(layout.docs_dir / f"{i:05d}.parquet",
-                      pa.Table.from_pylist(rows[i * per:(i + 1) * per]))
-    return layout
+    return write_docs_rows(root, rows, shards)
 
 
 def _both(tmp: Path, name: str, rows: list[dict], shards: int, scheduler: str,

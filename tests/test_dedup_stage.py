@@ -29,6 +29,11 @@ def _write_docs(root: Path, pages, shards: int = 2, karma=None) -> BuildLayout:
     """docs/*.parquet from world pages (their true bodies stand in for extracted text)."""
     rows = [{"doc_id": doc_id(p.url), "url": p.url, "karma": (karma or {}).get(p.url, 10),
              "title": p.title, "text": p.body, "n_chars": len(p.body)} for p in pages]
+    return write_docs_rows(root, rows, shards)
+
+
+def write_docs_rows(root: Path, rows: list[dict], shards: int) -> BuildLayout:
+    """docs/*.parquet holding `rows`, split into `shards` files in order."""
     layout = BuildLayout(root)
     per = -(-len(rows) // shards)
     for i in range(shards):
