@@ -13,6 +13,8 @@ DOWNLOAD_MAXSIZE (which HttpCompressionMiddleware also enforces while inflating,
 stops at the cap), REDIRECT_MAX_TIMES. webtext adds, as ordered middleware:
 - AddressGuardMiddleware (75, before robots.txt): the SSRF guard of guard.py on every request,
   redirects included; in loopback mode it also routes the request through the loopback proxy.
+- RobotsMiddleware (100, replaces RobotsTxtMiddleware): Scrapy's, with every request that
+  waits for a site's robots.txt checked against it (Scrapy checks only the first waiter).
 - BackoffRetryMiddleware (550, replaces RetryMiddleware): the same retries, after an
   exponential backoff (and Retry-After), which Scrapy does not have.
 - ContentTypeMiddleware (595, between redirects and decompression): a final 2xx response
@@ -20,6 +22,8 @@ stops at the cap), REDIRECT_MAX_TIMES. webtext adds, as ordered middleware:
   download at the headers.
 GuardedResolver re-checks every address Twisted connects to, so a name that resolves to a
 public address for the guard and to a private one later (DNS rebinding) is still refused.
+PoolSafeDownloadHandler is Scrapy's HTTP/1.1 handler with a connection pool that never takes
+back a connection that is already closing (see ClosingAwarePool).
 """
 
 from __future__ import annotations
@@ -34,8 +38,10 @@ from typing import Any, Protocol
 
 import scrapy
 from scrapy import signals
+from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
 from scrapy.crawler import CrawlerProcess
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
+from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.exceptions import (
     CannotResolveHostError,
     DownloadCancelledError,
@@ -50,6 +56,7 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet import defer, error, task
+from twisted.web.client import HTTPConnectionPool
 
 from webtext.crawl.config import CrawlConfig
 from webtext.crawl.guard import BlockedAddress, UnknownHost, check_ip, parse_ip, resolve_static
@@ -120,10 +127,14 @@ def scrapy_settings(config: CrawlConfig) -> dict[str, Any]:
         "WEBTEXT_ALLOWED_TYPES": list(config.allowed_content_types),
         "DOWNLOADER_MIDDLEWARES": {
             f"{_MW}.AddressGuardMiddleware": 75,
+            "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+            f"{_MW}.RobotsMiddleware": 100,
             "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
             f"{_MW}.BackoffRetryMiddleware": 550,
             f"{_MW}.ContentTypeMiddleware": 595,
         },
+        "DOWNLOAD_HANDLERS": {"http": f"{_MW}.PoolSafeDownloadHandler",
+                              "https": f"{_MW}.PoolSafeDownloadHandler"},
         "ITEM_PIPELINES": {f"{_MW}.CommitPipeline": 100},
         # No listening sockets: no telnet console, no remote-control server.
         "TELNETCONSOLE_ENABLED": False,
@@ -220,6 +231,24 @@ class AddressGuardMiddleware:
             raise CannotResolveHostError(str(e)) from e
 
 
+# ---------------------------------------------------------------------- robots.txt
+class RobotsMiddleware(RobotsTxtMiddleware):
+    """Scrapy's RobotsTxtMiddleware, with the parser handed to every waiting request.
+
+    Scrapy keeps one Deferred per site while its robots.txt downloads, and every request that
+    arrives meanwhile awaits it. Awaiting a Deferred on the asyncio reactor goes through
+    Deferred.asFuture, which consumes the result: the first waiter gets the parser, every later
+    one gets None, which Scrapy reads as "no robots.txt", so those requests went out even to
+    disallowed paths (tests/test_crawl_races.py). Once the Deferred has fired, Scrapy has stored
+    the parser (or None after a download error) in its table; every waiter reads it there.
+    """
+
+    async def robot_parser(self, request: scrapy.Request) -> Any:
+        parser = await super().robot_parser(request)
+        stored = self._parsers.get(urlparse_cached(request).netloc, parser)
+        return parser if isinstance(stored, defer.Deferred) else stored
+
+
 # ---------------------------------------------------------------------- retries
 def backoff_delay(retry_number: int, base: float, cap: float,
                   retry_after: bytes | None = None) -> float:
@@ -270,6 +299,38 @@ class BackoffRetryMiddleware(RetryMiddleware):
         if isinstance(result, scrapy.Request):
             await self._wait(result)
         return result
+
+
+# ---------------------------------------------------------------------- connection pool
+class ClosingAwarePool(HTTPConnectionPool):
+    """Twisted's connection pool, refusing connections that are already closing.
+
+    When Scrapy stops a download at the headers (our not-HTML responses), it calls the
+    transport's loseConnection(). If the rest of a small response sat in the same read, Twisted
+    still finishes parsing it and hands the connection back to the pool, where it stays until the
+    close completes on the next turn of the event loop. A request given that connection in the
+    meantime is written and then cut off, and Twisted resends it on a new connection: the site
+    would see the request twice (tests/test_crawl_races.py reproduces it).
+    """
+
+    def _putConnection(self, key: Any, connection: Any) -> None:
+        transport = connection.transport
+        if transport is None or transport.disconnecting or not transport.connected:
+            return  # closing: left out of the pool, it simply finishes closing
+        super()._putConnection(key, connection)
+
+
+class PoolSafeDownloadHandler(HTTP11DownloadHandler):
+    """Scrapy's HTTP/1.1 download handler on a ClosingAwarePool, configured as Scrapy's."""
+
+    def __init__(self, crawler: Any):
+        super().__init__(crawler)
+        from twisted.internet import reactor
+
+        pool = ClosingAwarePool(reactor, persistent=True)
+        pool.maxPersistentPerHost = self._pool.maxPersistentPerHost
+        pool._factory = self._pool._factory
+        self._pool = pool
 
 
 # ---------------------------------------------------------------------- content type

@@ -139,9 +139,12 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in headers or []:
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
+        # Head and body in one write, as servers send small responses: the client then often
+        # reads the whole response at once, which is the case that matters for connection reuse.
+        self._headers_buffer.append(b"\r\n")
         if self.command != "HEAD":
-            self.wfile.write(body)
+            self._headers_buffer.append(body)
+        self.flush_headers()
 
     def _redirect(self, status: int, location: str) -> None:
         self._send(status, f'<a href="{location}">moved</a>\n'.encode(),
@@ -331,6 +334,7 @@ class MiniWeb:
         h._send(status, body, ctype=None, headers=headers)
 
     def _fault(self, h: _Handler, path: str) -> None:
+        path = path.split("?", 1)[0]  # a query string makes a distinct URL for the same fault
         for hop, status, target in REDIRECT_CHAIN:
             if path == hop:
                 return h._redirect(status, target)
