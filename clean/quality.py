@@ -144,8 +144,10 @@ def _runs(grams: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     change = np.empty(len(ordered), dtype=bool)
     change[0] = True
     np.not_equal(ordered[1:], ordered[:-1], out=change[1:])
-    starts = np.flatnonzero(change)
-    lengths = np.diff(np.append(starts, len(ordered)))
+    starts = change.nonzero()[0]
+    lengths = np.empty_like(starts)
+    np.subtract(starts[1:], starts[:-1], out=lengths[:-1])
+    lengths[-1] = len(ordered) - starts[-1]
     return order, starts, lengths
 
 
@@ -166,21 +168,27 @@ def _dup_ngram_chars(hashes: Iterator[tuple[int, np.ndarray]], prefix: list[int]
 
     datatrove's find_all_duplicate: an n-gram seen before counts, and the scan jumps past it,
     so overlapping repeats are not counted twice. Only positions whose n-gram occurs twice or
-    more can be "seen before", so only those are walked, and the first n without any repeat
-    ends the work (a longer n-gram can only repeat where its prefix does): the same result as
-    walking every position, at a fraction of the cost. `hashes` yields n-grams from n = 5.
+    more can be "seen before", so only those are walked. And an (n+1)-gram can repeat only
+    where the n-grams at i and at i+1 both repeat, so each longer n is sorted over those
+    candidates alone (every occurrence of a repeated (n+1)-gram is one), and the first n
+    without any repeat ends the work: the same result as walking every position, at a fraction
+    of the cost. `hashes` yields n-grams from n = 5.
     """
     out = dict.fromkeys(DUP_NGRAMS, 0)
+    candidates: np.ndarray | None = None  # None: every position
     for n, grams in hashes:
-        order, starts, lengths = _runs(grams)
-        if len(starts) == len(grams):
+        sub = grams if candidates is None else grams[candidates]
+        if len(sub) < 2:
+            break
+        order, starts, lengths = _runs(sub)
+        if len(starts) == len(sub):
             break  # no n-gram repeats, so no longer one does either
-        repeated = np.zeros(len(grams), dtype=bool)
+        repeated = np.zeros(len(sub), dtype=bool)
         repeated[order] = np.repeat(lengths > 1, lengths)
-        positions = np.flatnonzero(repeated)
+        positions = repeated.nonzero()[0] if candidates is None else candidates[repeated]
         seen: set[int] = set()
         chars = resume = 0
-        for i, gram in zip(positions.tolist(), grams[positions].tolist(), strict=True):
+        for i, gram in zip(positions.tolist(), sub[repeated].tolist(), strict=True):
             if i < resume:
                 continue  # inside an n-gram already counted
             if gram in seen:
@@ -189,6 +197,7 @@ def _dup_ngram_chars(hashes: Iterator[tuple[int, np.ndarray]], prefix: list[int]
             else:
                 seen.add(gram)
         out[n] = chars
+        candidates = positions[:-1][positions[1:] - positions[:-1] == 1]
     return out
 
 
@@ -198,32 +207,47 @@ def _c4_lines(text: str, config: CleanConfig) -> dict[str, int]:
         ("c4_long_word_lines", "c4_no_punct_lines", "c4_short_lines", "c4_javascript_lines",
          "c4_policy_lines", "c4_kept_lines", "c4_sentences", "c4_lorem_ipsum",
          "c4_curly_bracket"), 0)
+    # Whole-text checks first: a rule that no line of the text can fail is not tested per
+    # line. (Lower-casing maps no non-ASCII character to these ASCII phrases in one place and
+    # not in another, and str.split() never joins words across lines.)
+    lower_text = text.lower()
+    long_words = max(map(len, text.split()), default=0) > config.c4_max_word_length
+    citations = "[" in text
+    lorem = "lorem ipsum" in lower_text
+    javascript = "javascript" in lower_text
+    curly = "{" in text
+    policies = [p for p in _C4_POLICY if p in lower_text]
+    min_words = config.c4_min_words_per_line
     for raw in text.splitlines():
         line = raw.strip()
         words = line.split()
-        if max(map(len, words), default=0) > config.c4_max_word_length:
+        if long_words and max(map(len, words), default=0) > config.c4_max_word_length:
             out["c4_long_word_lines"] += 1
             continue
-        line = _C4_CITATION.sub("", line)
+        if citations:
+            line = _C4_CITATION.sub("", line)
         if config.c4_terminal_punct and (
             not line.endswith(_C4_END_MARKS) or line.endswith("...")
         ):
             out["c4_no_punct_lines"] += 1
             continue
-        if len(words) < config.c4_min_words_per_line:
+        if len(words) < min_words:
             out["c4_short_lines"] += 1
             continue
-        lower = line.lower()
-        # C4 drops the whole page on these two; the counting goes on so the line counts
-        # stay complete.
-        if "lorem ipsum" in lower:
-            out["c4_lorem_ipsum"] = 1
-        if "javascript" in lower:
-            out["c4_javascript_lines"] += 1
-            continue
-        if "{" in line:
+        if lorem or javascript or policies:
+            lower = line.lower()
+            # C4 drops the whole page on these two; the counting goes on so the line counts
+            # stay complete.
+            if lorem and "lorem ipsum" in lower:
+                out["c4_lorem_ipsum"] = 1
+            if javascript and "javascript" in lower:
+                out["c4_javascript_lines"] += 1
+                continue
+        else:
+            lower = ""
+        if curly and "{" in line:
             out["c4_curly_bracket"] = 1
-        if any(p in lower for p in _C4_POLICY):
+        if policies and any(p in lower for p in policies):
             out["c4_policy_lines"] += 1
             continue
         out["c4_kept_lines"] += 1
