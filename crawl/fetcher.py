@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import logging
 from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -549,6 +550,10 @@ def run_spider(urls: Iterable[str], sink: Sink, config: CrawlConfig,
     reason ("finished" when every request has an outcome, "shutdown" after SIGINT/SIGTERM).
     """
     process = CrawlerProcess(settings=scrapy_settings(config))
+    # Scrapy leaves its loggers at DEBUG and filters in its handler, so each page's debug
+    # lines ("Crawled", "Scraped from") were built as records and then dropped; with the
+    # level on the root logger they are dropped at the call.
+    logging.getLogger().setLevel(config.log_level)
     crawler = process.create_crawler(WebtextSpider)
     if on_tick is not None:
         tickers: list[task.LoopingCall] = []
