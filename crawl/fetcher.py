@@ -198,6 +198,7 @@ class AddressGuardMiddleware:
         self.hosts = crawler.settings.getdict("WEBTEXT_HOSTS")
         proxy = crawler.settings.get("WEBTEXT_PROXY")
         self.proxy = f"http://{proxy}" if proxy else None
+        self.verdicts: dict[str, tuple[Any, ...]] = {}  # loopback mode: host -> refusal
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> AddressGuardMiddleware:
@@ -210,7 +211,17 @@ class AddressGuardMiddleware:
             return  # no network I/O (data:, file: are refused as bad_url by the spider)
         try:
             if self.mode == "loopback":
-                check_ip(resolve_static(host, self.hosts), self.mode)
+                # A fixed host map: the verdict for a host never changes, so it is kept.
+                # (A new exception per request: re-raising one instance grows its traceback.)
+                verdict = self.verdicts.get(host)
+                if verdict is None:
+                    try:
+                        check_ip(resolve_static(host, self.hosts), self.mode)
+                        verdict = self.verdicts[host] = ()
+                    except (UnknownHost, BlockedAddress) as e:
+                        verdict = self.verdicts[host] = (type(e), str(e))
+                if verdict:
+                    raise verdict[0](verdict[1])
                 if self.proxy:
                     # Every byte goes to the loopback proxy, whatever the URL says.
                     request.meta["proxy"] = self.proxy

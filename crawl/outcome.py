@@ -11,7 +11,8 @@ within the size cap, else `not_html` / `too_large`; every other final status is 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import time
+from typing import Any
 
 from webtext.records import FetchStatus
 
@@ -41,6 +42,12 @@ def response_status(code: int, content_type: str | None, n_bytes: int, *,
     return FetchStatus.FETCHED
 
 
+_LAST_SECOND: list[Any] = [None, ""]  # (epoch second, its text): pages come many per second
+
+
 def utc_now() -> str:
     """The current time as ISO 8601 UTC with a Z, as WARC-Date and `fetched_at` use."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    second = int(time.time())
+    if second != _LAST_SECOND[0]:
+        _LAST_SECOND[:] = [second, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))]
+    return _LAST_SECOND[1]
