@@ -144,10 +144,12 @@ class CrawlConfig(StageConfig):
     # The WARC standard's annex recommends files of about 1 GB (ISO 28500:2017, annex C);
     # Common Crawl's WARC files are about that size.
     warc_max_bytes: int = Field(1024**3, gt=0)
-    # zlib level of each WARC record's gzip member. Measured on 50 KB article pages: level 4
-    # is 4% larger than zlib's default 6 at half its CPU time, and compression is the largest
-    # CPU cost of the crawler per page (warcio itself uses 9; benchmarks/crawl_bench.py).
-    warc_gzip_level: int = Field(4, ge=1, le=9)
+    # zlib level of each WARC record's gzip member; compression is the crawler's largest CPU
+    # cost per page (warcio itself uses 9). Measured: on the fixture world's HTML, level 1 is
+    # 4.5% larger than level 4 at 0.7x its CPU time; on the benchmark's 50 KB pages, 14% larger
+    # at 0.45x (0.53 against 1.18 ms a page), which took the crawler from 6.0 to 5.1 ms of CPU
+    # a page (benchmarks/crawl_bench.py). Archives that are kept for long may want 6.
+    warc_gzip_level: int = Field(1, ge=1, le=9)
     # Seconds between background fsyncs of the WARC and status files; 0 = only on close (and
     # WARC rotation). Resume after SIGINT/SIGKILL does not need fsync (the kernel holds the
     # bytes), and after a power loss recovery drops rows whose WARC bytes did not survive.
