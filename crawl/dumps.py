@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import msgspec
 import zstandard
 
 # Pushshift's monthly dumps since 2019 are compressed with a 2 GiB window (--long=31); the
@@ -31,8 +32,10 @@ ZSTD_MAX_WINDOW = 2**31
 SUFFIXES = (".zst", ".xz", ".gz", ".bz2", ".jsonl", ".ndjson", ".json")
 
 
-@dataclass(slots=True)
-class RawRecord:
+class RawRecord(msgspec.Struct):
+    """One line (or listing child) of a dump. A msgspec Struct, built in C: one is made per
+    submission read, and a dataclass cost the source stage 0.4 us of its ~10 per record."""
+
     file: str
     line: int  # 1-based line number, or child index (1-based) in a listing
     payload: bytes | dict[str, Any] | Any

@@ -174,74 +174,28 @@ class SourceSelector:
             self._drop(rec, SourceDrop.MALFORMED_JSON, str(e))
         return None
 
-    def add(self, rec: RawRecord) -> None:
-        """Apply the rules to one record (in this order) and aggregate it if it is kept.
-
-        This runs once per submission of the dumps, so it is written flat, without calls per
-        rule: about a million submissions go through it per dump month.
-        """
-        self.result.read += 1
-        payload = rec.payload
-        try:
-            f = _DECODER.decode(payload) if type(payload) is bytes else self._decode(rec)
-        except (msgspec.DecodeError, UnicodeDecodeError):
-            f = self._decode(rec)  # decodes again, to count why
-        if f is None:
-            return
-        score, created = f.score, f.created_utc
-        try:
-            if type(score) is not int:
-                score = _int(score, "score")
-            if type(created) is not int:
-                created = _int(created, "created_utc")
-        except _BadType as e:
-            self._drop(rec, SourceDrop.WRONG_TYPE, str(e))
-            return
-        if self.drop_self_posts and f.is_self:
-            return self._drop(rec, SourceDrop.SELF_POST)
-        if self.drop_removed and (f.removed_by_category is not None
-                                  or f.selftext in _REMOVED_TEXT or f.title in _REMOVED_TEXT):
-            return self._drop(rec, SourceDrop.REMOVED)
-        if self.drop_nsfw and f.over_18:
-            return self._drop(rec, SourceDrop.NSFW)
-        subreddit = f.subreddit or ""
-        if self.check_subreddit:
-            sr = subreddit.lower()
-            if sr in self.deny or (self.allow and sr not in self.allow):
-                return self._drop(rec, SourceDrop.SUBREDDIT_DENIED)
-        raw_url = f.url
-        if not raw_url:
-            return self._drop(rec, SourceDrop.MISSING_URL)
-        normalized = self.normalize(raw_url)
-        if normalized is None:
-            return self._drop(rec, SourceDrop.BAD_URL, raw_url[:200])
-        url, host = normalized
-        host_reason = self._host_reason.get(host, _UNSEEN)
-        if host_reason is _UNSEEN:
-            host_reason = self._host_rule(host)
-            if len(self._host_reason) < 1_000_000:  # hosts repeat far more than URLs do
-                self._host_reason[host] = host_reason
-        if host_reason is not None:
-            return self._drop(rec, host_reason, raw_url[:200])
-        if url.partition("?")[0].lower().endswith(self.blocked_ext):
-            return self._drop(rec, SourceDrop.BLOCKED_EXTENSION, raw_url[:200])
-        agg = self._agg.get(url)
-        if agg is None:
-            self._agg[url] = [host, score, score, 1, [subreddit], [f.id or ""], created]
-        else:
-            if score > agg[1]:
-                agg[1] = score
-            agg[2] += score
-            agg[3] += 1
-            if subreddit not in agg[4]:
-                agg[4].append(subreddit)
-            agg[5].append(f.id or "")
-            if created < agg[6]:
-                agg[6] = created
-
     def add_all(self, stream: Iterable[RawRecord | FileError]) -> None:
-        files = self.result.files
-        add = self.add
+        """Apply the rules to every record (in this order) and aggregate the kept ones.
+
+        This runs once per submission of the dumps (about a million per dump month), so it is
+        written as one flat loop over locals, without a call per record or per rule.
+        """
+        res = self.result
+        files = res.files
+        drop = self._drop
+        decode = _DECODER.decode
+        normalize = self.normalize
+        host_reasons = self._host_reason
+        host_rule = self._host_rule
+        agg = self._agg
+        agg_get = agg.get
+        blocked_ext = self.blocked_ext
+        ext_tail = max(map(len, blocked_ext), default=0)
+        drop_self, drop_removed, drop_nsfw = (self.drop_self_posts, self.drop_removed,
+                                              self.drop_nsfw)
+        check_subreddit, allow, deny = self.check_subreddit, self.allow, self.deny
+        removed_text = _REMOVED_TEXT
+        read = 0
         # The aggregation holds millions of small lists that never form reference cycles; the
         # cyclic collector would scan them again and again (measured: a quarter of the time).
         collecting = gc.isenabled()
@@ -251,10 +205,77 @@ class SourceSelector:
                 if not files or rec.file != files[-1]:
                     files.append(rec.file)
                 if type(rec) is FileError:
-                    self.result.file_errors.append(rec)
+                    res.file_errors.append(rec)
                     continue
-                add(rec)
+                read += 1
+                payload = rec.payload
+                try:
+                    f = decode(payload) if type(payload) is bytes else self._decode(rec)
+                except (msgspec.DecodeError, UnicodeDecodeError):
+                    f = self._decode(rec)  # decodes again, to count why
+                if f is None:
+                    continue
+                score, created = f.score, f.created_utc
+                try:
+                    if type(score) is not int:
+                        score = _int(score, "score")
+                    if type(created) is not int:
+                        created = _int(created, "created_utc")
+                except _BadType as e:
+                    drop(rec, SourceDrop.WRONG_TYPE, str(e))
+                    continue
+                if drop_self and f.is_self:
+                    drop(rec, SourceDrop.SELF_POST)
+                    continue
+                if drop_removed and (f.removed_by_category is not None
+                                     or f.selftext in removed_text or f.title in removed_text):
+                    drop(rec, SourceDrop.REMOVED)
+                    continue
+                if drop_nsfw and f.over_18:
+                    drop(rec, SourceDrop.NSFW)
+                    continue
+                subreddit = f.subreddit or ""
+                if check_subreddit:
+                    sr = subreddit.lower()
+                    if sr in deny or (allow and sr not in allow):
+                        drop(rec, SourceDrop.SUBREDDIT_DENIED)
+                        continue
+                raw_url = f.url
+                if not raw_url:
+                    drop(rec, SourceDrop.MISSING_URL)
+                    continue
+                normalized = normalize(raw_url)
+                if normalized is None:
+                    drop(rec, SourceDrop.BAD_URL, raw_url[:200])
+                    continue
+                url, host = normalized
+                host_reason = host_reasons.get(host, _UNSEEN)
+                if host_reason is _UNSEEN:
+                    host_reason = host_rule(host)
+                    if len(host_reasons) < 1_000_000:  # hosts repeat far more than URLs do
+                        host_reasons[host] = host_reason
+                if host_reason is not None:
+                    drop(rec, host_reason, raw_url[:200])
+                    continue
+                # Only the path's last few characters can hold a blocked extension.
+                if ext_tail and url.partition("?")[0][-ext_tail:].lower().endswith(blocked_ext):
+                    drop(rec, SourceDrop.BLOCKED_EXTENSION, raw_url[:200])
+                    continue
+                entry = agg_get(url)
+                if entry is None:
+                    agg[url] = [host, score, score, 1, [subreddit], [f.id or ""], created]
+                else:
+                    if score > entry[1]:
+                        entry[1] = score
+                    entry[2] += score
+                    entry[3] += 1
+                    if subreddit not in entry[4]:
+                        entry[4].append(subreddit)
+                    entry[5].append(f.id or "")
+                    if created < entry[6]:
+                        entry[6] = created
         finally:
+            res.read += read
             if collecting:
                 gc.enable()
 
