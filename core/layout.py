@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from webtext.errors import UsageError
+
 
 @dataclass(frozen=True)
 class BuildLayout:
@@ -50,6 +52,17 @@ class BuildLayout:
         if not self.docs_dir.is_dir():
             return []
         return sorted(p for p in self.docs_dir.glob("*.parquet") if not p.name.startswith("."))
+
+    def require_docs_shards(self) -> list[Path]:
+        """`docs_shards()` for a stage that reads them: a UsageError when there are none."""
+        if not self.docs_dir.is_dir():
+            raise UsageError(f"{self.docs_dir} not found (no docs/ folder): run `webtext clean` "
+                             "on this build first")
+        shards = self.docs_shards()
+        if not shards:
+            raise UsageError(f"{self.docs_dir} holds no *.parquet shards: run `webtext clean` "
+                             "first")
+        return shards
 
     # dedup stage
     @property

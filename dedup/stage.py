@@ -63,15 +63,6 @@ def params_of(cfg: DedupConfig) -> SketchParams:
                         shingle_hash=cfg.shingle_hash)
 
 
-def docs_shards(layout: BuildLayout) -> list[Path]:
-    if not layout.docs_dir.is_dir():
-        raise UsageError(f"no docs/ folder in {layout.root} (run `webtext clean` first)")
-    shards = layout.docs_shards()
-    if not shards:
-        raise UsageError(f"no docs shards (*.parquet) in {layout.docs_dir}")
-    return shards
-
-
 def _read_docs(path: Path, columns: list[str]) -> pa.Table:
     names = pq.read_schema(path).names
     if "doc_id" not in names:
@@ -223,7 +214,7 @@ def _dedup_build(layout: BuildLayout, cfg: DedupConfig, eval_texts: list[str] | 
     layout = BuildLayout(layout.root if isinstance(layout, BuildLayout) else layout)
     started = time.perf_counter()
     timings: dict[str, float] = {}
-    shards = docs_shards(layout)
+    shards = layout.require_docs_shards()
     params = params_of(cfg)
     pjson = params.to_json()
     clean_stale_tmp(layout.dedup_dir)

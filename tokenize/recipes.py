@@ -172,11 +172,7 @@ def done_marker(shard: Path) -> Path:
 
 def doc_shards(layout: BuildLayout) -> list[Path]:
     """The docs/ shards in build order; all of them must be finished (have a done marker)."""
-    if not layout.docs_dir.is_dir():
-        raise UsageError(f"{layout.docs_dir} not found: run `webtext clean` on this build first")
-    shards = layout.docs_shards()
-    if not shards:
-        raise UsageError(f"{layout.docs_dir} holds no *.parquet shards: run `webtext clean` first")
+    shards = layout.require_docs_shards()
     unfinished = [p.name for p in shards if not done_marker(p).is_file()]
     if unfinished:
         raise UsageError(f"{len(unfinished)} docs shard(s) without a done marker (first: "
