@@ -24,7 +24,7 @@ import msgspec
 from webtext.crawl.config import SourceConfig
 from webtext.crawl.dumps import FileError, RawRecord
 from webtext.crawl.urlnorm import UrlNormalizer, host_matches
-from webtext.records import SourceDrop, Submission, UrlRecord
+from webtext.records import SourceDrop, UrlRecord
 
 Reject = Callable[[str, int, SourceDrop, str], None]  # file, line, reason, detail
 
@@ -98,25 +98,6 @@ class _Fields(msgspec.Struct):
 
 
 _DECODER = msgspec.json.Decoder(_Fields)
-
-
-def _typed(f: _Fields) -> Submission:
-    score = f.score if type(f.score) is int else _int(f.score, "score")
-    created = f.created_utc if type(f.created_utc) is int else _int(f.created_utc,
-                                                                     "created_utc")
-    removed = f.removed_by_category is not None or (
-        f.selftext in _REMOVED_TEXT or f.title in _REMOVED_TEXT
-    )
-    return Submission(f.id or "", f.subreddit or "", f.url or "", score, created,
-                      f.title or "", f.author or "", bool(f.is_self), bool(f.over_18), removed)
-
-
-def to_submission(obj: dict[str, Any]) -> Submission:
-    """Typed view of a submission object; `_BadType` when a field has the wrong type."""
-    try:
-        return _typed(msgspec.convert(obj, _Fields))
-    except msgspec.ValidationError as e:
-        raise _BadType(str(e)) from None
 
 
 class SourceSelector:
