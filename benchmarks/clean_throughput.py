@@ -148,9 +148,6 @@ def main() -> None:
               f"{n / cpu:11.1f} {bare_cpu / cpu:8.2f}x")
     print("  all runs (wall s, CPU s): " + "; ".join(
         f"{name} " + ", ".join(f"({w:.1f}, {c:.1f})" for w, c in r) for name, r in runs.items()))
-    def median(values: list[float]) -> float:
-        return statistics.median(values)
-
     per_core = [b[1] / s1[1] for b, s1 in zip(runs["bare"], runs["stage1"], strict=True)]
     per_core_wall = [b[0] / s1[0] for b, s1 in zip(runs["bare"], runs["stage1"], strict=True)]
     scaling = [s1[0] / s2[0] for s1, s2 in zip(runs["stage1"], runs["stage2"], strict=True)]
@@ -159,10 +156,11 @@ def main() -> None:
           + "; (wall): " + ", ".join(f"{r:.2f}x" for r in per_core_wall)
           + "; 2 workers vs 1 worker (wall): " + ", ".join(f"{r:.2f}x" for r in scaling)
           + "; bare 2 processes vs 1 (wall): " + ", ".join(f"{r:.2f}x" for r in machine))
-    print(f"  median over rounds: 1 worker {median(per_core):.2f}x bare per core (CPU), "
-          f"{median(per_core_wall):.2f}x (wall); 2 workers {median(scaling):.2f}x 1 worker "
-          f"(wall), where the machine gives bare trafilatura {median(machine):.2f}x from a "
-          f"second process. Targets: >= 0.85x and >= 1.7x.")
+    med = statistics.median
+    print(f"  median over rounds: 1 worker {med(per_core):.2f}x bare per core (CPU), "
+          f"{med(per_core_wall):.2f}x (wall); 2 workers {med(scaling):.2f}x 1 worker (wall), "
+          f"where the machine gives bare trafilatura {med(machine):.2f}x from a second "
+          f"process. Targets: >= 0.85x and >= 1.7x.")
 
 
 if __name__ == "__main__":
