@@ -19,6 +19,10 @@ class SourceConfig(StageConfig):
 
 
     dumps: list[str] = Field(default_factory=list, description="dump files or globs to read")
+    # A run that reads no submission (empty files, files that are not dumps) or keeps no URL
+    # fails, and leaves the previous urls.parquet in place: an empty URL list is almost always
+    # a wrong path or filter, and the crawl would have nothing to do. True accepts it.
+    allow_empty: bool = False
     # WebText: "at least 3 karma".
     min_karma: int = 3
     # WebText and OpenWebText score a URL by its best single submission; OpenWebText2 sums the

@@ -5,8 +5,10 @@ In:  paths or globs of `.zst` (Pushshift's, with a long window), `.xz`, `.gz`, `
      API listing (`{"kind": "Listing", "data": {"children": [{"kind": "t3", "data": {...}}]}}`)
      or a list of them.
 Out: a stream of `RawRecord(file, line, payload)`, where payload is the raw line (bytes) or an
-     already parsed object (listings), and a `FileError` for each file that cannot be read.
-     Files are streamed; memory does not grow with their size.
+     already parsed object (listings), and a `FileError` for each file that cannot be read
+     to its end (missing, corrupt, or truncated: a `.zst` that ends inside a zstd frame, a
+     `.gz` or `.xz` without its end-of-stream marker). Files are streamed; memory does not
+     grow with their size.
 """
 
 from __future__ import annotations
@@ -49,27 +51,87 @@ class FileError:
 
 
 def expand(patterns: list[str]) -> list[str]:
-    """Expand globs; a pattern that matches nothing is kept so that it is reported as missing."""
+    """Expand globs and folders; a pattern that matches nothing (a glob without a match, a
+    folder without dump files) is kept so that it is reported as missing."""
     files: list[str] = []
     for pattern in patterns:
         if any(c in pattern for c in "*?["):
             matched = sorted(glob.glob(pattern, recursive=True))
             files.extend(matched or [pattern])
         elif Path(pattern).is_dir():
+            # A folder without dump files is kept too, so that it is reported, not skipped.
             files.extend(sorted(str(p) for p in Path(pattern).iterdir()
-                                if p.name.endswith(SUFFIXES)))
+                                if p.name.endswith(SUFFIXES)) or [pattern])
         else:
             files.append(pattern)
     return files
 
 
+class _ZstdReader(io.RawIOBase):
+    """The decompressed bytes of every zstd frame of a file, in order.
+
+    zstandard's `stream_reader` returns a clean end of file when its input runs out in the
+    middle of a frame, so a truncated dump (a partial download, a full disk) would read as a
+    shorter, valid one. A decompression object knows whether its frame is complete (`eof`):
+    when the file's bytes run out inside a frame, this reader raises EOFError, as `gzip` and
+    `lzma` do for their truncated files. A file may hold several frames (`cat a.zst b.zst`).
+    """
+
+    def __init__(self, path: str):
+        self._file = open(path, "rb")  # closed by close()
+        self._dctx = zstandard.ZstdDecompressor(max_window_size=ZSTD_MAX_WINDOW)
+        self._frame = self._dctx.decompressobj()
+        self._started = False  # any byte read: a zstd compressor never writes an empty file
+        self._in_frame = False  # bytes of an unfinished frame have been decompressed
+        self._out = memoryview(b"")
+        self._error: zstandard.ZstdError | None = None  # raised once the output before it is read
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._out:
+            if self._error is not None:
+                raise self._error
+            # Compressed input is fed a block at a time, so the output held here is bounded by
+            # the block's size times the compression ratio, not by the size of the file.
+            data = self._file.read(zstandard.DECOMPRESSION_RECOMMENDED_INPUT_SIZE)
+            if not data:
+                if not self._started:
+                    raise EOFError("empty .zst file: it holds no zstd frame")
+                if self._in_frame:
+                    raise EOFError("truncated .zst file: it ends in the middle of a zstd frame")
+                return 0
+            self._started = True
+            self._out = memoryview(self._decompress(data))
+        n = min(len(buffer), len(self._out))
+        buffer[:n] = self._out[:n]
+        self._out = self._out[n:]
+        return n
+
+    def _decompress(self, data: bytes) -> bytes:
+        out = []
+        try:
+            while data:
+                if self._frame.eof:  # the previous frame ended: the next one starts here
+                    self._frame = self._dctx.decompressobj()
+                out.append(self._frame.decompress(data))
+                self._in_frame = not self._frame.eof
+                data = self._frame.unused_data if self._frame.eof else b""
+        except zstandard.ZstdError as e:
+            if not out:
+                raise
+            self._error = e  # e.g. garbage after a frame: first hand out the frame's lines
+        return b"".join(out)
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
 def _open_lines(path: str) -> BinaryIO:
     if path.endswith(".zst"):
-        raw = open(path, "rb")
-        reader = zstandard.ZstdDecompressor(max_window_size=ZSTD_MAX_WINDOW).stream_reader(
-            raw, closefd=True
-        )
-        return io.BufferedReader(reader, buffer_size=1 << 20)  # type: ignore[arg-type]
+        return io.BufferedReader(_ZstdReader(path), buffer_size=1 << 20)
     if path.endswith(".xz"):
         return lzma.open(path, "rb")  # type: ignore[return-value]
     if path.endswith(".gz"):

@@ -28,6 +28,11 @@ from webtext.records import SourceDrop, UrlRecord
 
 Reject = Callable[[str, int, SourceDrop, str], None]  # file, line, reason, detail
 
+# Lines that are not a submission at all (as opposed to submissions the rules drop): a run
+# that reads only these read no Reddit data, and a file made mostly of them is likely no dump.
+NOT_A_SUBMISSION = frozenset((SourceDrop.MALFORMED_JSON, SourceDrop.INVALID_UTF8,
+                              SourceDrop.WRONG_TYPE, SourceDrop.NOT_A_SUBMISSION))
+
 
 @dataclass
 class SourceResult:
@@ -38,6 +43,13 @@ class SourceResult:
     files: list[str] = field(default_factory=list)
     file_errors: list[FileError] = field(default_factory=list)
     urls_seen: int = 0  # unique normalised URLs before the karma rule
+    records_by_file: Counter = field(default_factory=Counter)  # records read, per file
+    invalid_by_file: Counter = field(default_factory=Counter)  # of those, NOT_A_SUBMISSION
+
+    @property
+    def valid(self) -> int:
+        """Submissions read, whether kept or dropped by a rule (lines that are not one: out)."""
+        return self.read - sum(self.dropped.get(r, 0) for r in NOT_A_SUBMISSION)
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -46,8 +58,13 @@ class SourceResult:
             "dropped": {r.value: self.dropped.get(r, 0) for r in SourceDrop},
             "urls_seen": self.urls_seen,
             "urls_kept": len(self.urls),
+            "valid": self.valid,
             "files": {
                 "read": len(self.files) - len(self.file_errors),
+                "records": {
+                    f: {"read": n, "not_submissions": self.invalid_by_file.get(f, 0)}
+                    for f, n in sorted(self.records_by_file.items())
+                },
                 "unreadable": [
                     {"file": e.file, "error": e.error,
                      "records_before_error": e.records_before_error}
@@ -123,6 +140,8 @@ class SourceSelector:
 
     def _drop(self, rec: RawRecord, reason: SourceDrop, detail: str = "") -> None:
         self.result.dropped[reason] += 1
+        if reason in NOT_A_SUBMISSION:
+            self.result.invalid_by_file[rec.file] += 1
         if self.on_reject is not None:
             self.on_reject(rec.file, rec.line, reason, detail)
 
@@ -177,6 +196,7 @@ class SourceSelector:
         check_subreddit, allow, deny = self.check_subreddit, self.allow, self.deny
         removed_text = _REMOVED_TEXT
         read = 0
+        file_start = 0  # `read` where the current file began: records per file, not per record
         # The aggregation holds millions of small lists that never form reference cycles; the
         # cyclic collector would scan them again and again (measured: a quarter of the time).
         collecting = gc.isenabled()
@@ -184,6 +204,9 @@ class SourceSelector:
         try:
             for rec in stream:
                 if not files or rec.file != files[-1]:
+                    if files:
+                        res.records_by_file[files[-1]] += read - file_start
+                    file_start = read
                     files.append(rec.file)
                 if type(rec) is FileError:
                     res.file_errors.append(rec)
@@ -257,6 +280,8 @@ class SourceSelector:
                         entry[6] = created
         finally:
             res.read += read
+            if files:
+                res.records_by_file[files[-1]] += read - file_start
             if collecting:
                 gc.enable()
 

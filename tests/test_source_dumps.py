@@ -7,7 +7,7 @@ import json
 import pytest
 import zstandard
 
-from webtext.crawl.dumps import FileError, RawRecord, read_dumps
+from webtext.crawl.dumps import FileError, RawRecord, expand, read_dumps
 from webtext.world.dumps import write_lines, write_listing
 
 LINES = [json.dumps({"id": f"x{i}", "url": f"http://a.test/{i}", "score": i, "title": "é ✓"},
@@ -58,3 +58,37 @@ def test_corrupt_and_missing_files_are_reported(tmp_path):
     assert "No such file" in errors[2].error
     good_recs = [r for r in recs if isinstance(r, RawRecord) and r.file == str(good)]
     assert len(good_recs) == 50  # the run goes on after the broken files
+
+
+def test_truncated_zst_is_reported_after_its_complete_lines(tmp_path):
+    lines = [json.dumps({"id": f"x{i}", "n": i}).encode() for i in range(20_000)]
+    path = write_lines(tmp_path / "RS_big.zst", lines)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size * 6 // 10])
+    recs = list(read_dumps([str(path)]))
+    *good, error = recs
+    assert isinstance(error, FileError) and error.file == str(path)
+    assert "truncated .zst file" in error.error and "middle of a zstd frame" in error.error
+    assert 0 < len(good) == error.records_before_error < len(lines)
+    assert [r.payload for r in good] == lines[: len(good)]  # no partial last line
+
+
+def test_empty_zst_is_reported(tmp_path):
+    path = tmp_path / "RS_empty.zst"
+    path.write_bytes(b"")
+    [error] = read_dumps([str(path)])
+    assert isinstance(error, FileError) and "empty .zst file" in error.error
+
+
+def test_zst_of_several_frames_reads_every_frame(tmp_path):
+    """`cat a.zst b.zst` is a valid zstd file; every frame's lines are read."""
+    first = write_lines(tmp_path / "a.zst", LINES[:20]).read_bytes()
+    second = write_lines(tmp_path / "b.zst", LINES[20:]).read_bytes()
+    both = tmp_path / "RS_both.zst"
+    both.write_bytes(first + second)
+    recs = list(read_dumps([str(both)]))
+    assert [r.payload for r in recs] == LINES
+
+
+def test_folder_without_dumps_is_kept_to_be_reported(tmp_path):
+    (tmp_path / "empty").mkdir()
+    assert expand([str(tmp_path / "empty")]) == [str(tmp_path / "empty")]

@@ -64,16 +64,16 @@ def test_output_is_deterministic_and_config_written(tmp_path, world_dir):
     assert "min_karma = 3" in (a / "configs" / "source.toml").read_text()
 
 
-def test_unreadable_file_counted_and_exit_nonzero(tmp_path, world_dir, capsys):
+def test_unreadable_file_fails_and_writes_nothing(tmp_path, world_dir, capsys):
     bad = tmp_path / "RS_bad.xz"
     bad.write_bytes(b"this is not xz")
     out = tmp_path / "b"
     code = main(["source", "--dumps", str(world_dir / "dumps"), str(bad), "--out", str(out)])
-    assert code == 1
-    stats = json.loads((out / "source_stats.json").read_text())
-    assert [u["file"] for u in stats["files"]["unreadable"]] == [str(bad)]
-    assert (out / "urls.parquet").exists()  # everything readable was still processed
-    assert "unreadable" in capsys.readouterr().out
+    assert code == 2
+    captured = capsys.readouterr()
+    assert f"could not read 1 of 6 dump files to the end: {bad}: LZMAError" in captured.err
+    assert "unreadable files" in captured.out  # the funnel of what was read is still shown
+    assert not (out / "urls.parquet").exists() and not (out / "source_stats.json").exists()
 
 
 def test_no_dumps_is_a_clear_error(tmp_path, capsys):
