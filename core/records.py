@@ -43,7 +43,11 @@ class SourceDrop(StrEnum):
 
 
 class FetchStatus(StrEnum):
-    """The terminal state of one URL in the crawl: every URL ends in exactly one."""
+    """The terminal state of one URL in the crawl: every URL ends in exactly one.
+
+    `robots_unreachable` follows RFC 9309 section 2.3.1.4: a robots.txt that answers 5xx or
+    cannot be reached means complete disallow, so none of that host's URLs is requested.
+    """
 
     FETCHED = "fetched"
     HTTP_ERROR = "http_error"  # final response 4xx/5xx (code in http_status)
@@ -51,6 +55,7 @@ class FetchStatus(StrEnum):
     DNS_ERROR = "dns_error"
     CONNECTION_ERROR = "connection_error"  # refused, reset, aborted mid-body
     ROBOTS_DENIED = "robots_denied"
+    ROBOTS_UNREACHABLE = "robots_unreachable"  # robots.txt 5xx or unreachable (RFC 9309)
     TOO_LARGE = "too_large"  # body (after decompression) over the size cap
     NOT_HTML = "not_html"  # content type outside the allow list
     TOO_MANY_REDIRECTS = "too_many_redirects"

@@ -14,7 +14,11 @@ stops at the cap), REDIRECT_MAX_TIMES. webtext adds, as ordered middleware:
 - AddressGuardMiddleware (75, before robots.txt): the SSRF guard of guard.py on every request,
   redirects included; in loopback mode it also routes the request through the loopback proxy.
 - RobotsMiddleware (100, replaces RobotsTxtMiddleware): Scrapy's, with every request that
-  waits for a site's robots.txt checked against it (Scrapy checks only the first waiter).
+  waits for a site's robots.txt checked against it (Scrapy checks only the first waiter), and
+  RFC 9309's reading of a failed robots.txt (Scrapy allows all after any failure): 5xx or a
+  network error (after the crawler's usual retries) means complete disallow, so the host's
+  URLs end as `robots_unreachable` unrequested (section 2.3.1.4); 4xx and other non-2xx
+  answers mean allow all (section 2.3.1.3), whatever the error page's body says.
 - BackoffRetryMiddleware (550, replaces RetryMiddleware): the same retries, after an
   exponential backoff (and Retry-After), which Scrapy does not have.
 - ContentTypeMiddleware (595, between redirects and decompression): a final 2xx response
@@ -244,21 +248,80 @@ class AddressGuardMiddleware:
 
 
 # ---------------------------------------------------------------------- robots.txt
+class RobotsUnreachable(IgnoreRequest):
+    """The host's robots.txt answered 5xx or could not be reached: complete disallow."""
+
+
+@dataclass(frozen=True, slots=True)
+class UnreachableRobots:
+    """Stands in a site's parser slot when its robots.txt is unreachable (RFC 9309 2.3.1.4)."""
+
+    reason: str
+
+    def allowed(self, url: str, user_agent: str | bytes) -> bool:
+        return False  # complete disallow, should anything ask it as a parser
+
+
 class RobotsMiddleware(RobotsTxtMiddleware):
-    """Scrapy's RobotsTxtMiddleware, with the parser handed to every waiting request.
+    """Scrapy's RobotsTxtMiddleware, with the parser handed to every waiting request, and
+    RFC 9309's rules for a robots.txt that is unavailable (4xx) or unreachable (5xx, network).
 
     Scrapy keeps one Deferred per site while its robots.txt downloads, and every request that
     arrives meanwhile awaits it. Awaiting a Deferred on the asyncio reactor goes through
     Deferred.asFuture, which consumes the result: the first waiter gets the parser, every later
     one gets None, which Scrapy reads as "no robots.txt", so those requests went out even to
     disallowed paths (tests/test_crawl_races.py). Once the Deferred has fired, Scrapy has stored
-    the parser (or None after a download error) in its table; every waiter reads it there.
+    the parser (None, or UnreachableRobots) in its table; every waiter reads it there.
+
+    The verdict is kept for the rest of the crawl process, as Scrapy keeps a parser: the
+    robots.txt is asked once per site (plus the crawler's retries, since its request goes
+    through BackoffRetryMiddleware like any other), and the site's URLs end as
+    `robots_unreachable`, a terminal status, so a re-run does not ask again.
     """
 
     async def robot_parser(self, request: scrapy.Request) -> Any:
         parser = await super().robot_parser(request)
         stored = self._parsers.get(urlparse_cached(request).netloc, parser)
         return parser if isinstance(stored, defer.Deferred) else stored
+
+    def process_request_2(self, rp: Any, request: scrapy.Request) -> None:
+        if isinstance(rp, UnreachableRobots):
+            self._stats.inc_value("robotstxt/unreachable")
+            raise RobotsUnreachable(rp.reason)
+        super().process_request_2(rp, request)
+
+    async def _parse_robots(self, response: Any, netloc: str, request: scrapy.Request) -> None:
+        if 200 <= response.status < 300:
+            return await super()._parse_robots(response, netloc, request)
+        if response.status >= 500:  # what is left of it after RETRY_TIMES retries
+            self._stats.inc_value("robotstxt/response_count")
+            self._stats.inc_value(f"robotstxt/response_status_count/{response.status}")
+            return self._settle(netloc, UnreachableRobots(
+                f"robots.txt answered HTTP {response.status}: complete disallow "
+                "(RFC 9309 section 2.3.1.4)"))
+        # 4xx (and a 3xx that led nowhere): "unavailable", so allow all (RFC 9309 2.3.1.3).
+        # Scrapy would parse the error page as if it were the file; a 404 page that happens to
+        # hold "Disallow: /" would then shut the site out.
+        await super()._parse_robots(response.replace(body=b""), netloc, request)
+
+    def _robots_error(self, exc: Exception, netloc: str) -> None:
+        # Server and network errors (refused, reset, timeout, DNS) make the file unreachable.
+        # IgnoreRequest and the other statuses are the crawler's own rules (address guard,
+        # redirect and size caps), not the site's failure: Scrapy's allow-all stands for those.
+        if not isinstance(exc, IgnoreRequest) and classify(exc) in (
+                FetchStatus.CONNECTION_ERROR, FetchStatus.TIMEOUT, FetchStatus.DNS_ERROR):
+            self._stats.inc_value(f"robotstxt/exception_count/{type(exc)}")
+            return self._settle(netloc, UnreachableRobots(
+                f"robots.txt unreachable ({type(exc).__name__}: {exc}): complete disallow "
+                "(RFC 9309 section 2.3.1.4)"))
+        super()._robots_error(exc, netloc)
+
+    def _settle(self, netloc: str, verdict: UnreachableRobots) -> None:
+        """Store the site's verdict and wake the requests waiting for it (as Scrapy does)."""
+        waiting = self._parsers[netloc]
+        self._parsers[netloc] = verdict
+        if isinstance(waiting, defer.Deferred):
+            waiting.callback(verdict)
 
 
 # ---------------------------------------------------------------------- retries
@@ -393,6 +456,8 @@ def classify(exc: BaseException) -> FetchStatus:
         if isinstance(cause, (AddressBlocked, BlockedAddressError, BlockedAddress)):
             return FetchStatus.BLOCKED_ADDRESS
         cause = cause.__cause__
+    if isinstance(exc, RobotsUnreachable):
+        return FetchStatus.ROBOTS_UNREACHABLE
     if isinstance(exc, IgnoreRequest):
         text = str(exc)
         if "robots.txt" in text:

@@ -6,6 +6,11 @@ Out: a JSON-ready dict, written to linkrot.json: counts per status, per year and
      domain and status, and the share of URLs still alive (`fetched`) per year and per domain.
      The older the Reddit submission, the more of its links have rotted; this report measures
      that on the build's own URLs.
+
+Every `FetchStatus` is counted under its own name, so a URL the crawler may not ask for counts
+apart from a dead one: `robots_denied` (robots.txt disallows it) and `robots_unreachable` (its
+host's robots.txt answered 5xx or could not be reached, RFC 9309 section 2.3.1.4: complete
+disallow). Neither was fetched, so both lower `fetched_share` (the share known to be alive).
 """
 
 from __future__ import annotations
