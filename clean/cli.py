@@ -3,8 +3,10 @@
 clean:   reads warc/ + fetch.parquet (+ urls.parquet for karma); writes docs/*.parquet, a done
          marker per shard, clean_stats.json and configs/clean.toml; shows a progress bar and a
          one-line summary. Re-running skips finished shards.
-inspect: without --reason, prints the documents per reason code; with --reason CODE, a sample
-         of documents failing that rule, with URL, the signal values and the threshold.
+inspect: without --reason, prints the documents per reason code (and per dedup code, with
+         dedup.parquet); with --reason CODE, a sample of documents failing that rule, with URL,
+         the signal values and the threshold, or for a dedup code (duplicate_near, ...) the
+         cluster, the estimated Jaccard and the URL of the document kept instead.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ def run_clean(args: argparse.Namespace, config) -> int:
 
     from webtext.clean.stage import clean_build
     from webtext.config import write_resolved
-    from webtext.layout import BuildLayout
+    from webtext.layout import BuildLayout, resume_note
 
     layout = BuildLayout(args.build_dir)
     if not layout.root.is_dir():
@@ -45,12 +47,18 @@ def run_clean(args: argparse.Namespace, config) -> int:
           f"{len(stats['shards'])} shards; {stats['passed']} pass every rule"
           + (f"; most failed: {top}" if top else "")
           + f". Stats: {layout.stats('clean')}")
+    for line in resume_note(stats["resume"], "shard", f"delete {layout.docs_dir} or change "
+                            "the config/version to redo them"):
+        print(f"clean: {line}")
     return 0 if stats["complete"] else 1
 
 
 def add_arguments_inspect(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("build_dir", type=Path, help="build directory (with docs/)")
-    parser.add_argument("--reason", help="a reason code; omit to list the codes with counts")
+    parser.add_argument("--reason", help="a document code the reports print: a clean reason "
+                        "(gopher_short_doc, ...) or, with dedup.parquet, duplicate_exact, "
+                        "duplicate_near, duplicate_earlier_snapshot, contaminated; omit to "
+                        "list the codes with counts")
     parser.add_argument("--n", type=int, default=5, help="documents to show (default 5)")
 
 
@@ -68,15 +76,19 @@ def run_inspect(args: argparse.Namespace, config) -> int:
         for code in Reason:
             if counts[code]:
                 print(f"  {code:<28} {counts[code]:>8}  ({counts[code] / total:.1%})")
+        dedup = report.dedup_counts(layout.dedup)
+        if dedup:
+            # every document, where the stats funnel counts those passing the rules only
+            print(f"in {layout.dedup.name} (documents passing the rules or not):")
+            for code, n in dedup.items():
+                print(f"  {code:<28} {n:>8}  ({n / total:.1%})")
         return 0
-    try:
-        reason = Reason(args.reason)
-    except ValueError:
-        raise UsageError(f"unknown reason code {args.reason!r}; known: "
-                         + ", ".join(r.value for r in Reason)) from None
-    rows = report.sample(layout.docs_dir, reason, args.n)
-    if not rows:
-        print(f"no document fails {reason}")
-        return 0
-    print(report.format_sample(rows, reason, config.clean))
+    code = report.lookup_code(args.reason)
+    if isinstance(code, Reason):
+        rows = report.sample(layout.docs_dir, code, args.n)
+        text = report.format_sample(rows, code, config.clean) if rows else ""
+    else:
+        rows = report.sample_dedup(layout.docs_dir, layout.dedup, code, args.n)
+        text = report.format_dedup(rows, code) if rows else ""
+    print(text or f"no document has {code}")
     return 0

@@ -45,6 +45,17 @@ class CleanConfig(StageConfig):
     # little; True skips the fallbacks (about twice as fast, less recall on odd layouts).
     fast: bool = False
 
+    # ------------------------------------------------------------------ decoding
+    # decode_error: more than this share of the extracted text's characters are U+FFFD (bytes
+    # that no charset decodes, clean/decode.py). No published pipeline has such a rule; the
+    # number is this project's. 0.005 (1 in 200) lets one stray byte pass in every text long
+    # enough for gopher_short_doc (50 words, some 250 characters or more): on real news pages
+    # a single bad byte in a 1,200-character article used to cost the article. A page, or a
+    # part of one, in a charset other than the one decoded loses every accented letter and
+    # typographic quote, 1-4 % of the characters of French or German text: well over it.
+    # 0 restores "any replaced byte fails". The count itself is the decode_errors column.
+    max_replaced_frac: float = Field(0.005, ge=0.0, le=1.0)
+
     # ------------------------------------------------------------------ language ID
     # WebText is English. FineWeb keeps English with a language-ID score >= 0.65 (Penedo et
     # al. 2024, fastText lid.176); here the score is py3langid's normalised probability, a

@@ -3,8 +3,10 @@
 In:  a `PageRef` (where the page came from: fetch.parquet joined with urls.parquet) and the
      `CleanedPage` made of it.
 Out: rows of `DOCS_SCHEMA`; `write_shard()` writes one shard atomically, then its done marker
-     (`<shard>.done.json`, with the shard's counts), so that a reader never takes a half-written
-     shard for a finished one and a re-run skips finished shards.
+     (`docs/.done/<shard>.json`, with the shard's counts, rules digest and package versions),
+     so that a reader never takes a half-written shard for a finished one and a re-run skips
+     finished shards. The markers sit in a "." folder so that docs/ opens as a dataset with
+     pyarrow, pandas and `datasets` (webtext.layout.shard_marker).
 
 Columns (contract in /work/briefs/contracts.md; columns may be added, never renamed): doc_id,
 url, final_url, domain, karma, karma_sum, title, date, text, n_chars, n_words, lang,
@@ -25,6 +27,7 @@ import pyarrow.parquet as pq
 from webtext.clean.page import CleanedPage
 from webtext.clean.quality import SIGNALS
 from webtext.io import atomic_path, read_json, write_json
+from webtext.layout import legacy_shard_marker, shard_marker
 from webtext.records import doc_id
 
 DOCS_SCHEMA = pa.schema(
@@ -118,7 +121,7 @@ def shard_counts(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def done_path(parquet_path: Path) -> Path:
-    return parquet_path.with_suffix(".done.json")
+    return shard_marker(parquet_path)
 
 
 def write_shard(path: Path, rows: list[dict[str, Any]], marker: dict[str, Any]) -> None:
@@ -133,11 +136,24 @@ def write_shard(path: Path, rows: list[dict[str, Any]], marker: dict[str, Any]) 
                 chunk = rows[start:start + ROW_GROUP_ROWS]
                 writer.write_table(pa.Table.from_pylist(chunk, schema=DOCS_SCHEMA))
     write_json(done_path(path), marker)
+    # a marker of the old layout beside the shard would keep docs/ from opening as a dataset
+    legacy_shard_marker(path).unlink(missing_ok=True)
 
 
 def read_marker(path: Path) -> dict[str, Any] | None:
-    """The done marker of a finished shard, or None if the shard is not finished."""
+    """The done marker of a finished shard, or None if the shard is not finished (a marker
+    of the old layout, `<shard>.done.json`, counts as not finished: see `has_legacy_marker`).
+    """
     marker = done_path(path)
     if not (marker.is_file() and path.is_file()):
         return None
-    return read_json(marker)
+    try:
+        data = read_json(marker)
+    except ValueError:  # torn by hand or by a disk fault: the shard is simply cleaned again
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def has_legacy_marker(path: Path) -> bool:
+    """Was this shard finished by a webtext that wrote `<shard>.done.json` beside it?"""
+    return legacy_shard_marker(path).is_file() and Path(path).is_file()

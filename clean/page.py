@@ -6,8 +6,9 @@ Out: a `CleanedPage`: title, date, text, encoding, language and score, quality s
      cannot become text still yields a `CleanedPage`, with text "" and the reason why.
 
 Order of the steps, each able to end the page with a reason: empty body, size cap, binary
-sniffing, charset decoding (never fails; a lossy decoding adds decode_error), extraction (time
-limit, exception, no main text), then language ID and the quality rules on the text. No file
+sniffing, charset decoding (never fails), extraction (time limit, exception, no main text),
+then language ID and the quality rules on the text, among them decode_error (too large a share
+of the text replaced by U+FFFD; the count of replaced bytes is kept in decode_errors). No file
 I/O here: clean/shard.py reads the WARC and writes Parquet.
 """
 
@@ -56,6 +57,9 @@ class CleanedPage:
     signals: dict[str, Any] | None = None  # None when there is no text to measure
     reasons: list[str] = field(default_factory=list)
     error: str | None = None  # the exception, for extract_error
+
+
+_REASON_ORDER = {reason: i for i, reason in enumerate(Reason)}  # a row lists codes in this order
 
 
 def failed(reason: Reason, error: str | None = None, **kw: Any) -> CleanedPage:
@@ -113,16 +117,15 @@ class PageCleaner:
             return failed(Reason.EXTRACT_EMPTY, **charset)
 
         text = extracted.text
-        reasons: list[str] = []
-        if decoded.replaced:
-            reasons.append(Reason.DECODE_ERROR)
+        reasons: list[Reason] = []
         lang, score = self.language_id(text)
         if lang not in config.langs:
             reasons.append(Reason.LANG_NOT_ALLOWED)
         if score < config.min_lang_score:
             reasons.append(Reason.LANG_LOW_SCORE)
         n_words, signals = quality.measure(text, config)
-        reasons.extend(quality.judge(n_words, signals, config))
+        reasons.extend(quality.judge(n_words, signals, config))  # decode_error among them
+        reasons.sort(key=_REASON_ORDER.__getitem__)
         return CleanedPage(
             title=extracted.title, date=extracted.date, text=text, lang=lang,
             lang_score=score, n_words=n_words, signals=signals,

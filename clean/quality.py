@@ -27,6 +27,9 @@ Rules implemented (definitions follow the reference code where the paper is sile
 - FineWeb, Penedo et al. 2024: fraction of lines ending in punctuation, fraction of short
   lines, fraction of characters in duplicated lines; and datatrove's newline-to-word ratio
   (the "list" rule used to build FineWeb).
+- Decoding (this project's rule; none is published): the share of the text's characters that
+  are U+FFFD, i.e. bytes no charset could decode (clean/decode.py). A share, not "any", so
+  that one stray byte does not cost a long article (see max_replaced_frac in clean/config.py).
 """
 
 from __future__ import annotations
@@ -96,6 +99,7 @@ SIGNALS: dict[str, str] = {
     "fineweb_short_line_frac": "float64",
     "fineweb_dup_line_char_frac": "float64",
     "fineweb_newline_word_ratio": "float64",
+    "replaced_char_frac": "float64",  # U+FFFD per character (decode_error)
 }
 
 
@@ -314,6 +318,8 @@ def measure(text: str, config: CleanConfig) -> tuple[int, dict[str, Any]]:
     dup_chars = _duplicates([line for line in fw_lines if line.strip()])[1]
     s["fineweb_dup_line_char_frac"] = dup_chars / non_newline_chars if non_newline_chars else 0.0
     s["fineweb_newline_word_ratio"] = text.count("\n") / max(n_words, 1)
+
+    s["replaced_char_frac"] = text.count("\ufffd") / max(n_chars, 1)
     return n_words, s
 
 
@@ -341,6 +347,7 @@ _OPS = {"<": operator.lt, ">": operator.gt, "<=": operator.le, ">=": operator.ge
 # Every quality rule, in the order of `Reason`: the one place that says which way each
 # threshold cuts. FineWeb's comparisons are <= and >= where Gopher's are strict (datatrove).
 RULES: tuple[Rule, ...] = (
+    Rule(Reason.DECODE_ERROR, "replaced_char_frac", ">", "max_replaced_frac"),
     Rule(Reason.GOPHER_SHORT_DOC, "n_words", "<", "gopher_min_words"),
     Rule(Reason.GOPHER_LONG_DOC, "n_words", ">", "gopher_max_words"),
     Rule(Reason.GOPHER_SHORT_WORDS, "gopher_mean_word_length", "<",

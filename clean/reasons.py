@@ -21,7 +21,9 @@ class Reason(StrEnum):
     EXTRACT_ERROR = "extract_error"  # the extractor raised, or its worker died on the page
     EXTRACT_EMPTY = "extract_empty"  # no main text found
     # --- decoding (text is kept, but some bytes were replaced by U+FFFD)
-    DECODE_ERROR = "decode_error"  # no charset decodes the body without replacing bytes
+    # no charset decodes the body, and over max_replaced_frac of the text's characters are
+    # U+FFFD (one stray byte in a long article is not enough)
+    DECODE_ERROR = "decode_error"
     # --- language ID
     LANG_NOT_ALLOWED = "lang_not_allowed"  # top language not in `langs`
     LANG_LOW_SCORE = "lang_low_score"  # top language's score below `min_lang_score`

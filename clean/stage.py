@@ -2,8 +2,9 @@
 
 In:  a build's fetch.parquet (webtext.records.FETCH_SCHEMA), urls.parquet (URLS_SCHEMA) and
      the WARC files they point to.
-Out: docs/<shard>.parquet + docs/<shard>.done.json per WARC file (clean/docs.py), and
-     clean_stats.json: the counts per reason and language, added up over the shards.
+Out: docs/<shard>.parquet + docs/.done/<shard>.json per WARC file (clean/docs.py), and
+     clean_stats.json: the counts per reason and language, added up over the shards, and
+     `resume` (finished shards skipped, and shards redone with the reason).
      Every row of fetch.parquet with status "fetched" becomes exactly one document; the stats
      check it (`fetched == docs`).
 
@@ -14,7 +15,8 @@ API for the flows (plain functions, no Prefect here):
   write_stats(layout, config)         -> clean_stats.json from the done markers
   clean_build(layout, config, workers=None, on_progress=None) -> the stats dict
 A finished shard is skipped on a re-run if its marker was written with the same rules (the
-config digest in the marker); with other thresholds it is cleaned again.
+config digest in the marker) and the same versions of webtext and of the libraries that decide
+the text (OUTPUT_PACKAGES); otherwise it is cleaned again, and the stats say why.
 """
 
 from __future__ import annotations
@@ -24,22 +26,41 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
 import pyarrow.parquet as pq
 
 from webtext.clean.config import CleanConfig
-from webtext.clean.docs import PageRef, read_marker
+from webtext.clean.docs import PageRef, has_legacy_marker, read_marker
 from webtext.clean.page import ExtractFn
 from webtext.clean.shard import ShardJob
 from webtext.errors import UsageError
 from webtext.io import clean_stale_tmp, write_json
-from webtext.layout import BuildLayout
-from webtext.records import FetchStatus
+from webtext.layout import BuildLayout, package_versions, version_change
+from webtext.records import PAGE_STATUSES
 
 NO_WARC_SHARD = "no-warc"  # fetched pages without a WARC record, each gets warc_error
+# The packages whose code decides a docs row: webtext itself (rules, decoding), trafilatura and
+# htmldate (main text, title, date), py3langid (its bundled language model), charset-normalizer
+# (the decoding fallback). A shard written under other versions is cleaned again.
+OUTPUT_PACKAGES = ("webtext", "trafilatura", "htmldate", "py3langid", "charset-normalizer")
+
+
+def output_versions() -> dict[str, str]:
+    return package_versions(OUTPUT_PACKAGES)
+
+
+def stale_reason(out: Path, marker: dict[str, Any] | None, digest: str,
+                 versions: dict[str, str]) -> str | None:
+    """Why a finished shard must be cleaned again (None: it is still valid, or not finished)."""
+    if marker is None:
+        return ("marker from an older webtext (<shard>.done.json beside the shard)"
+                if has_legacy_marker(out) else None)
+    if marker.get("config") != digest:
+        return "cleaned with other clean rules (config changed)"
+    return version_change(marker.get("versions"), versions)
 
 
 def config_digest(config: CleanConfig) -> str:
@@ -75,7 +96,7 @@ def read_pages(layout: BuildLayout) -> dict[str | None, list[PageRef]]:
             karma[row["url"]] = (row["domain"], row["karma"], row["karma_sum"])
     groups: dict[str | None, list[PageRef]] = {}
     for row in fetch:
-        if row["status"] != FetchStatus.FETCHED:
+        if row["status"] not in PAGE_STATUSES:  # fetched live, or recovered from an archive
             continue
         domain, k, k_sum = karma.get(row["url"], (None, None, None))
         groups.setdefault(row["warc_file"], []).append(PageRef(
@@ -89,32 +110,48 @@ def read_pages(layout: BuildLayout) -> dict[str | None, list[PageRef]]:
     return groups
 
 
-def plan(layout: BuildLayout, config: CleanConfig,
-         include_finished: bool = False) -> list[ShardJob]:
-    """One job per WARC file; finished shards (same config digest) are left out."""
+def plan_resume(layout: BuildLayout, config: CleanConfig, include_finished: bool = False
+                ) -> tuple[list[ShardJob], dict[str, Any]]:
+    """One job per WARC file, finished shards still valid left out (unless `include_finished`),
+    and `resume`: {"skipped": finished shards left out, "redone": {reason: shards}}."""
     digest = config_digest(config)
+    versions = output_versions()
     jobs = []
+    skipped = 0
+    redone: Counter[str] = Counter()
     for warc_file, refs in sorted(read_pages(layout).items(), key=lambda kv: kv[0] or ""):
         name = shard_name(warc_file)
         out = layout.docs_dir / f"{name}.parquet"
         marker = read_marker(out)
-        if not include_finished and marker is not None and marker.get("config") == digest:
+        stale = stale_reason(out, marker, digest, versions)
+        if marker is not None and stale is None and not include_finished:
+            skipped += 1
             continue
+        if stale is not None:
+            redone[stale] += 1
         jobs.append(ShardJob(
             name=name, warc_path=str(layout.root / warc_file) if warc_file else None,
             out_path=str(out), refs=refs,
-            marker={"warc_file": warc_file, "config": digest},
+            marker={"warc_file": warc_file, "config": digest, "versions": versions},
         ))
     if len({job.name for job in jobs}) != len(jobs):
         raise UsageError("two WARC files map to one docs/ shard name; rename one of them")
-    return jobs
+    return jobs, {"skipped": skipped, "redone": dict(redone.most_common())}
+
+
+def plan(layout: BuildLayout, config: CleanConfig,
+         include_finished: bool = False) -> list[ShardJob]:
+    """One job per WARC file; finished shards (same config digest and versions) are left out."""
+    return plan_resume(layout, config, include_finished)[0]
 
 
 def write_stats(layout: BuildLayout, config: CleanConfig,
-                last_run: dict[str, Any] | None = None) -> dict[str, Any]:
+                last_run: dict[str, Any] | None = None,
+                resume: dict[str, Any] | None = None) -> dict[str, Any]:
     """Add up the done markers of every shard into clean_stats.json.
 
-    `last_run` (timings of the run that just finished) is recorded beside the counts.
+    `last_run` (timings of the run that just finished) and `resume` (what it skipped or redid,
+    from `plan_resume`) are recorded beside the counts.
     """
     pages = read_pages(layout)
     fetched = sum(len(refs) for refs in pages.values())
@@ -142,6 +179,7 @@ def write_stats(layout: BuildLayout, config: CleanConfig,
         "langs": dict(langs.most_common()),
         "config": config_digest(config),
         "last_run": last_run,
+        "resume": resume,
     }
     write_json(layout.stats("clean"), stats)
     return stats
@@ -158,8 +196,10 @@ def clean_shard(layout: BuildLayout, config: CleanConfig, name: str, force: bool
     jobs = [job for job in plan(layout, config, include_finished=True) if job.name == name]
     if not jobs:
         raise UsageError(f"no WARC shard named {name!r} in {layout.fetch}")
-    marker = read_marker(layout.docs_dir / f"{name}.parquet")
-    if not force and marker is not None and marker.get("config") == config_digest(config):
+    out = layout.docs_dir / f"{name}.parquet"
+    marker = read_marker(out)
+    if not force and marker is not None and stale_reason(
+            out, marker, config_digest(config), output_versions()) is None:
         return marker
     return run_jobs(jobs, config, workers=1, extract=extract)[0]
 
@@ -174,7 +214,8 @@ def clean_build(layout: BuildLayout, config: CleanConfig, workers: int | None = 
     from webtext.clean.workers import run_jobs
 
     clean_stale_tmp(layout.docs_dir)
-    jobs = plan(layout, config)
+    clean_stale_tmp(layout.docs_markers)
+    jobs, resume = plan_resume(layout, config)
     total = sum(len(job.refs) for job in jobs)
     done = 0
 
@@ -196,4 +237,4 @@ def clean_build(layout: BuildLayout, config: CleanConfig, workers: int | None = 
         "wall_seconds": round(time.perf_counter() - start, 3),
         "worker_cpu_seconds": round(sum(r["cpu_seconds"] for r in results), 3),
     }
-    return write_stats(layout, config, last_run=run)
+    return write_stats(layout, config, last_run=run, resume=resume)

@@ -15,10 +15,15 @@ the worker, marks the page extract_timeout and restarts the shard on a fresh wor
 settles that page without reading it. A worker that dies on a page (a crash in C code, the OOM
 killer) gets the same treatment with extract_error. A shard restarted three times without
 getting further is a bug, not a bad page, and stops the run.
+
+Errors reach the caller as what they are, for the CLI to print in one line: a worker that
+fails at start (an import error) raises `StageError` with that error; an OSError in a worker
+(a full disk, a read-only docs/ folder) is raised again in the supervisor, path included.
 """
 
 from __future__ import annotations
 
+import logging
 import multiprocessing as mp
 import signal
 import time
@@ -32,24 +37,41 @@ from webtext.clean.config import CleanConfig
 from webtext.clean.page import ExtractFn, PageCleaner
 from webtext.clean.reasons import Reason
 from webtext.clean.shard import ShardJob, run_shard
+from webtext.errors import StageError
 
 MAX_RESTARTS_WITHOUT_PROGRESS = 3
+log = logging.getLogger("webtext.clean")
 
 
-def _worker_main(conn: Connection, config: CleanConfig, extract: ExtractFn | None) -> None:
+def _worker_main(conn: Connection) -> None:
     # Ctrl-C goes to the whole process group; the supervisor handles it and stops workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if extract is None:
-        from webtext.clean.extract import quiet_library_logs
+    try:
+        # Received here, not as Process arguments, so that an extractor whose module cannot
+        # be imported in the worker is reported like any other failure at start.
+        config, extract = conn.recv()
+        if extract is None:
+            from webtext.clean.extract import quiet_library_logs
 
-        quiet_library_logs()
-    cleaner = PageCleaner(config, extract=extract)
+            quiet_library_logs()
+        cleaner = PageCleaner(config, extract=extract)
+    except Exception as e:
+        # e.g. an install without lxml.html.clean: the user needs this error, not the restarts
+        # of a worker that never reached a page.
+        conn.send(("start_failed", f"{type(e).__name__}: {e}", traceback.format_exc()))
+        return
     while (job := conn.recv()) is not None:
         cpu = time.process_time()
         try:
             marker = run_shard(job, cleaner, on_page=lambda i: conn.send(("page", i)))
+        except OSError as e:
+            # A full disk or a read-only build folder: the supervisor raises it as it is, so
+            # that the CLI prints one line with the path (webtext.io names it).
+            error = (OSError(e.errno, e.strerror, e.filename) if e.errno is not None
+                     else None)
+            conn.send(("error", traceback.format_exc(), error))
         except Exception:
-            conn.send(("error", traceback.format_exc()))
+            conn.send(("error", traceback.format_exc(), None))
         else:
             conn.send(("done", marker, time.process_time() - cpu))
 
@@ -57,12 +79,14 @@ def _worker_main(conn: Connection, config: CleanConfig, extract: ExtractFn | Non
 class _Worker:
     def __init__(self, ctx: Any, config: CleanConfig, extract: ExtractFn | None):
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker_main, args=(child, config, extract),
-                                daemon=True, name="webtext-clean")
+        self.proc = ctx.Process(target=_worker_main, args=(child,), daemon=True,
+                                name="webtext-clean")
         self.proc.start()
         child.close()
+        self.conn.send((config, extract))
         self.job: ShardJob | None = None
         self.page: int | None = None  # index of the page in progress, None between pages
+        self.started = False  # has it reported a page yet (it got past its imports)
         self.page_started = 0.0
 
     def assign(self, job: ShardJob) -> None:
@@ -124,6 +148,11 @@ def run_jobs(jobs: list[ShardJob], config: CleanConfig, workers: int,
         count, furthest = restarts[job.name]
         page = worker.page if worker.page is not None else -1
         count = 0 if page > furthest else count + 1
+        if count >= MAX_RESTARTS_WITHOUT_PROGRESS and not worker.started:
+            # It died before its first page (in an import, at start): no page is to blame.
+            raise StageError(
+                f"clean worker exited before its first page {count} times "
+                f"(exit code {worker.proc.exitcode})")
         if count >= MAX_RESTARTS_WITHOUT_PROGRESS:
             raise RuntimeError(
                 f"clean: shard {job.name} stopped its worker {count} times at page {page} "
@@ -152,6 +181,7 @@ def run_jobs(jobs: list[ShardJob], config: CleanConfig, workers: int,
                 for message in worker.receive():
                     if message[0] == "page":
                         index = message[1]
+                        worker.started = True
                         worker.page = index if index < len(job.refs) else None
                         worker.page_started = time.monotonic()
                         if index > reported[job.name]:
@@ -162,7 +192,14 @@ def run_jobs(jobs: list[ShardJob], config: CleanConfig, workers: int,
                         results[job.name] = {**message[1], "cpu_seconds": message[2]}
                         worker.job = worker.page = None
                     elif message[0] == "error":
-                        raise RuntimeError(f"clean: shard {job.name} failed:\n{message[1]}")
+                        _, trace, error = message
+                        if error is not None:
+                            error.add_note(f"in the clean worker of shard {job.name}:\n{trace}")
+                            raise error
+                        raise RuntimeError(f"clean: shard {job.name} failed:\n{trace}")
+                    elif message[0] == "start_failed":
+                        log.debug("clean worker failed to start:\n%s", message[2])
+                        raise StageError(f"clean worker failed to start: {message[1]}")
                     else:
                         dead = True
                 if worker.job is None:

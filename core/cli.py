@@ -4,6 +4,9 @@ Each subcommand lives in its stage's package as a pair of functions,
 `add_arguments_<name>(parser)` and `run_<name>(args, config) -> int`, so that argument parsing,
 progress bars and logging stay out of stage logic (STYLE.md, convention 7). Stage CLI modules
 import their heavy libraries (torch, scrapy, prefect) inside `run_<name>`, so `--help` is fast.
+
+Exit codes: 0 done, 1 the stage did not finish (incl. a full disk or a read-only build folder,
+printed as one line with the path), 2 bad input (`UsageError`), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from webtext.config import ConfigError, load_config
-from webtext.errors import UsageError
+from webtext.errors import StageError, UsageError, disk_error_message
 
 # name, module, what it reads and writes
 COMMANDS: list[tuple[str, str, str]] = [
@@ -26,6 +29,8 @@ COMMANDS: list[tuple[str, str, str]] = [
      "read urls.parquet; fetch with Scrapy; write warc/*.warc.gz, fetch.parquet, linkrot.json"),
     ("clean", "webtext.clean.cli",
      "read warc/ + fetch.parquet; write docs/*.parquet (text, language, quality signals)"),
+    ("import-warc", "webtext.clean.warcimport",
+     "read WARC files (any crawler's); write a CDXJ index and fetch.parquet for clean"),
     ("inspect", "webtext.clean.cli",
      "read docs/; show a sample of documents failing a rule, with their signal values"),
     ("dedup", "webtext.dedup.cli",
@@ -98,6 +103,17 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         print(f"webtext {args.command}: {e}", file=sys.stderr)
         return 2
+    except StageError as e:
+        print(f"webtext {args.command}: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        # A full disk or a read-only build folder is the user's to fix, not a bug: one line
+        # with the path (webtext.io attaches it where the library did not), no traceback.
+        message = disk_error_message(e)
+        if message is None:
+            raise
+        print(f"webtext {args.command}: {message}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"webtext {args.command}: interrupted; re-run the same command to resume",
               file=sys.stderr)

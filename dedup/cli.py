@@ -1,9 +1,10 @@
 """`webtext dedup BUILD_DIR`: exact + MinHash LSH clusters, decontamination, threshold report.
 
 Reads BUILD_DIR/docs/*.parquet (and --eval-docs, a Parquet file with doc_id and text columns);
-writes BUILD_DIR/dedup.parquet, BUILD_DIR/dedup/ (signatures, thresholds.json, done.json),
+writes BUILD_DIR/dedup.parquet, BUILD_DIR/dedup/ (signatures, threshold report, done marker),
 BUILD_DIR/dedup_stats.json (counts, LSH layout, overlap report, threshold report) and
-BUILD_DIR/configs/dedup.toml.
+BUILD_DIR/configs/dedup.toml. The summary names the earlier builds whose documents counted as
+earlier snapshots, and says which signature shards were reused from an earlier run.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ def add_arguments_dedup(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--thresholds", default=None,
                         help="comma-separated thresholds of the duplicate-rate report, "
                              "e.g. 0.5,0.6,0.7 (default: dedup.report_thresholds)")
-    parser.add_argument("--previous", type=Path, action="append", default=[],
-                        help="an earlier build to dedup against (repeatable); siblings in "
-                             "the same data root are found unless dedup.discover_previous "
-                             "is false")
+    parser.add_argument("--previous", "--against", dest="previous", type=Path,
+                        action="append", default=[],
+                        help="an earlier build to dedup against (repeatable). Without it only "
+                             "a snapshot of a scheduled corpus (DATA_ROOT/snapshots/<time>/) "
+                             "has earlier builds: the finished snapshots before it, unless "
+                             "dedup.discover_previous is false")
     parser.add_argument("--backend", choices=["memory", "numpy", "dask"], default=None,
                         help="datasketch MinHashLSH in memory, the numpy band join in one "
                              "process, or the sharded band join on Dask (same clusters)")
@@ -51,7 +54,7 @@ def run_dedup(args: argparse.Namespace, config) -> int:
     from rich.progress import Progress
 
     from webtext.dedup.stage import dedup_build
-    from webtext.layout import BuildLayout
+    from webtext.layout import BuildLayout, resume_note
 
     if not Path(args.build_dir).is_dir():
         raise UsageError(f"no such build directory: {args.build_dir}")
@@ -84,7 +87,25 @@ def run_dedup(args: argparse.Namespace, config) -> int:
 
         stats = dedup_build(layout, cfg, eval_texts=eval_texts, previous=args.previous,
                             progress=progress)
+    earlier = ", ".join(_build_name(Path(b), layout.root) for b in stats["previous_builds"])
     print(f"dedup: {stats['docs']} docs, {stats['kept']} kept, {stats['dup_exact']} exact, "
           f"{stats['dup_near']} near, {stats['dup_earlier_snapshot']} earlier-snapshot "
-          f"duplicates, {stats['contaminated']} contaminated -> {layout.dedup}")
+          f"duplicates ({f'of {earlier}' if earlier else 'no earlier build'}), "
+          f"{stats['contaminated']} contaminated -> {layout.dedup}")
+    for skipped in stats["previous_skipped"]:
+        print(f"dedup: earlier build {_build_name(Path(skipped['build']), layout.root)} not "
+              f"used: {skipped['reason']}")
+    for line in resume_note(stats["resume"], "signature shard", f"delete {layout.dedup_dir} "
+                            "or change the config/version to redo them"):
+        print(f"dedup: {line}")
     return 0
+
+
+def _build_name(build: Path, me: Path) -> str:
+    """An earlier build as the user knows it: relative to this build's data root
+    (snapshots/2026-...), else its full path."""
+    root = Path(me).resolve().parent.parent
+    try:
+        return Path(build).resolve().relative_to(root).as_posix()
+    except ValueError:
+        return str(build)

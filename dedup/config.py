@@ -75,8 +75,10 @@ class DedupConfig(StageConfig):
     # --- incremental builds ------------------------------------------------------------------
     # Finished builds whose documents count as earlier snapshots (their dedup/ folder is read).
     previous: list[str] = Field(default_factory=list)
-    # Also use sibling builds in the same data root whose name sorts before this build's and
-    # whose dedup finished.
+    # A snapshot of a scheduled corpus (DATA_ROOT/snapshots/<time>/, flows/serve.py) also uses
+    # the finished snapshots before it (those with snapshot.json). Any other build beside this
+    # one is never taken for an earlier snapshot unless named in `previous`: two builds side
+    # by side (an ablation, a rebuild) may hold the same documents on purpose.
     discover_previous: bool = True
 
     # --- decontamination and reports ---------------------------------------------------------

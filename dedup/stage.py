@@ -3,16 +3,18 @@
 In:  a build's docs shards (doc_id, text, karma, n_chars), its DedupConfig, optional
      evaluation texts and earlier builds.
 Out: dedup.parquet (one row per document: cluster_id, keep, dup_of, dup_kind, jaccard_est,
-     contaminated, dup_build), dedup/ (signatures per shard, params, thresholds.json,
-     done.json), dedup_stats.json and configs/dedup.toml. Nothing is deleted: duplicates are
+     contaminated, dup_build), dedup/ (signatures per shard, parameters, threshold report and
+     done marker: dedup/store.py), dedup_stats.json (with `resume`: signature shards reused
+     or computed again, and why) and configs/dedup.toml. Nothing is deleted: duplicates are
      marked. Every document ends in exactly one state: kept, or exact / near /
      earlier_snapshot duplicate; documents without text are kept singletons (the quality
      rules already exclude them).
 
 Steps: (1) signatures per docs shard in worker processes, skipped when already stored with
-the same parameters (resumable); (2) clusters over this build's and earlier snapshots'
-signatures, with datasketch MinHashLSH in memory, the numpy band join in this process, or
-the sharded band join on Dask (the same clusters); (3)
+the same parameters and package versions (OUTPUT_PACKAGES) from the same docs file
+(resumable); (2) clusters over this build's and earlier snapshots' signatures, with
+datasketch MinHashLSH in memory, the numpy band join in this process, or the sharded band join
+on Dask (the same clusters); (3)
 duplicate rate by threshold from the stored signatures; (4) the keep rule; (5)
 decontamination against the evaluation texts. File I/O lives here; the logic is in the
 modules it calls.
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import multiprocessing
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack
@@ -40,8 +43,12 @@ from webtext.dedup.minhash import Sketcher, SketchParams, datasketch_version, ls
 from webtext.dedup.shingles import normalize_words
 from webtext.dedup.store import (
     DEDUP_SCHEMA,
+    JOIN_DIR,
     META_SCHEMA,
+    MINHASH_DIR,
+    THRESHOLDS_FILE,
     ShardedSignatures,
+    done_file,
     find_previous,
     prepare,
     read_meta,
@@ -53,9 +60,12 @@ from webtext.dedup.store import (
 )
 from webtext.errors import UsageError
 from webtext.io import clean_stale_tmp, read_json, write_json, write_parquet
-from webtext.layout import BuildLayout
+from webtext.layout import BuildLayout, package_versions, shard_marker
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
+# The packages whose code decides a stored signature: webtext (shingles, hashing, permutations)
+# and datasketch (the sha1 shingle hash; the scheme the signatures must stay identical to).
+OUTPUT_PACKAGES = ("webtext", "datasketch")
 
 
 def params_of(cfg: DedupConfig) -> SketchParams:
@@ -217,12 +227,20 @@ def _dedup_build(layout: BuildLayout, cfg: DedupConfig, eval_texts: list[str] | 
     shards = layout.require_docs_shards()
     params = params_of(cfg)
     pjson = params.to_json()
+    versions = package_versions(OUTPUT_PACKAGES)
     clean_stale_tmp(layout.dedup_dir)
-    prepare(layout.dedup_dir, pjson)
+    stored = set(shard_names(layout.dedup_dir))
+    discarded = prepare(layout.dedup_dir, pjson, versions)
     clean_stale_tmp(layout.dedup_dir / "signatures")
+    clean_stale_tmp(layout.dedup_dir / MINHASH_DIR)
 
     # (1) signatures, one docs shard per job; finished shards are kept
     todo = [p for p in shards if not shard_done(layout.dedup_dir, p.stem, source_stamp(p))]
+    redone: Counter[str] = Counter()
+    for p in todo:
+        if p.stem in stored:  # it had signatures: say why they are computed again
+            redone[discarded or "its docs shard was written again since"] += 1
+    resume = {"skipped": len(shards) - len(todo), "redone": dict(redone.most_common())}
     t0 = time.perf_counter()
     sketcher = Sketcher(params)
     runner.map(sketch_shard, [(str(p), str(layout.dedup_dir), sketcher) for p in todo],
@@ -238,7 +256,7 @@ def _dedup_build(layout: BuildLayout, cfg: DedupConfig, eval_texts: list[str] | 
         raise UsageError(str(e)) from None
     dirs = [layout.dedup_dir] + [s.dedup_dir for s in snapshots]
     names = [[p.stem for p in shards]] + [
-        read_json(s.dedup_dir / "done.json").get("shards") or shard_names(s.dedup_dir)
+        read_json(done_file(s.dedup_dir)).get("shards") or shard_names(s.dedup_dir)
         for s in snapshots]
     ranks = [len(snapshots)] + list(range(len(snapshots)))
     nodes, has_sig, npys, metapaths, counts = _load_nodes(dirs, names, ranks)
@@ -266,7 +284,7 @@ def _dedup_build(layout: BuildLayout, cfg: DedupConfig, eval_texts: list[str] | 
             from webtext.dedup.scale import cluster_dask, dask_client
 
             client = stack.enter_context(dask_client(cfg.dask_scheduler, cfg.dask_workers))
-            work = layout.dedup_dir / "join"
+            work = layout.dedup_dir / JOIN_DIR
             labels, n_candidates = cluster_dask(
                 client, npys, metapaths, counts, bands, rows, cfg.threshold, cfg.verify,
                 cfg.partitions, work)
@@ -283,7 +301,7 @@ def _dedup_build(layout: BuildLayout, cfg: DedupConfig, eval_texts: list[str] | 
         # same join, without recomputing a signature (while the Dask cluster is up)
         t0 = time.perf_counter()
         report = threshold_report(report_labels, has_sig[:n_current], cfg)
-        write_json(layout.dedup_dir / "thresholds.json", report)
+        write_json(layout.dedup_dir / THRESHOLDS_FILE, report)
         timings["threshold_report_s"] = time.perf_counter() - t0
 
     # (4) keep rule
@@ -319,10 +337,10 @@ def _dedup_build(layout: BuildLayout, cfg: DedupConfig, eval_texts: list[str] | 
     stats: dict[str, Any] = {
         "docs": n_current,
         "docs_shards": len(shards),
-        # clean/ writes <shard>.done.json after each shard; a shard without one was read
-        # anyway (its Parquet file is written atomically) and is counted here
+        # clean/ writes docs/.done/<shard>.json after each shard; a shard without one was
+        # read anyway (its Parquet file is written atomically) and is counted here
         "docs_shards_without_done_marker": sum(
-            1 for p in shards if not p.with_suffix(".done.json").exists()),
+            1 for p in shards if not shard_marker(p).exists()),
         "docs_without_text": int(n_current - np.count_nonzero(has_sig[:n_current])),
         "kept": int(sum(columns["keep"])),
         **{f"dup_{k.value}": sum(1 for x in kinds if x == k.value) for k in DupKind},
@@ -339,6 +357,8 @@ def _dedup_build(layout: BuildLayout, cfg: DedupConfig, eval_texts: list[str] | 
         "previous_builds": [str(s.dedup_dir.parent) for s in snapshots],
         "previous_docs": int(len(labels) - n_current),
         "previous_skipped": skipped,
+        "versions": versions,
+        "resume": resume,
         "overlap": overlap,
         "threshold_report": report,
         "timings": {k: round(v, 3) for k, v in timings.items()}
@@ -346,7 +366,7 @@ def _dedup_build(layout: BuildLayout, cfg: DedupConfig, eval_texts: list[str] | 
     }
     write_json(layout.stats("dedup"), stats)
     write_resolved(cfg, layout.config("dedup"))
-    write_json(layout.dedup_dir / "done.json",
-               {"params": pjson, "docs": n_current, "shards": [p.stem for p in shards],
-                "lsh": stats["lsh"]})
+    write_json(done_file(layout.dedup_dir),
+               {"params": pjson, "versions": versions, "docs": n_current,
+                "shards": [p.stem for p in shards], "lsh": stats["lsh"]})
     return stats

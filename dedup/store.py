@@ -2,11 +2,15 @@
 
 In:  signatures and per-document columns from the sketch step; a build layout.
 Out: files under `layout.dedup_dir`, enough to rebuild the LSH index without the text:
-     params.json (what decides a signature), signatures/<shard>.npy (uint32, one row of
-     num_perm values per document, memory-mappable), signatures/<shard>.parquet (doc_id,
-     text_hash, has_sig, karma, n_chars; written after the .npy, so it marks the shard
-     done), thresholds.json (duplicate rate by threshold) and done.json (written last: a
-     later build may use this one as an earlier snapshot only once it exists).
+     signatures/<shard>.parquet (doc_id, text_hash, has_sig, karma, n_chars; written after
+     the signature rows, so it marks the shard done), .minhash/<shard>.npy (uint32, one row of
+     num_perm values per document, memory-mappable), .params.json (what decides a signature,
+     and the package versions that computed them), .thresholds.json (duplicate rate by
+     threshold, also in dedup_stats.json) and .done.json (written last: a later build may use
+     this one as an earlier snapshot only once it exists).
+Everything but the Parquet tables has a "." name, which dataset readers skip (pyarrow, pandas,
+`datasets`), so dedup/ opens as a dataset of the per-document columns. A dedup/ written before
+(params.json, done.json, signatures/*.npy) is not reused: its signatures are computed again.
 """
 
 from __future__ import annotations
@@ -20,9 +24,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from webtext.io import atomic_path, read_json, write_json, write_parquet
-from webtext.layout import BuildLayout
+from webtext.layout import BuildLayout, version_change
 
-FORMAT = "webtext-dedup/1"
+FORMAT = "webtext-dedup/2"
+PARAMS_FILE = ".params.json"
+DONE_FILE = ".done.json"
+THRESHOLDS_FILE = ".thresholds.json"
+MINHASH_DIR = ".minhash"
+JOIN_DIR = ".join"  # the Dask join's intermediate files, removed when it ends
+LEGACY_FILES = ("params.json", "done.json", "thresholds.json")  # webtext-dedup/1 names
 
 META_SCHEMA = pa.schema([
     ("doc_id", pa.string()),
@@ -49,8 +59,13 @@ def sig_dir(dedup_dir: Path) -> Path:
 
 
 def shard_files(dedup_dir: Path, name: str) -> tuple[Path, Path]:
-    d = sig_dir(dedup_dir)
-    return d / f"{name}.npy", d / f"{name}.parquet"
+    """(signature rows .npy, per-document columns .parquet) of one shard."""
+    return (Path(dedup_dir) / MINHASH_DIR / f"{name}.npy",
+            sig_dir(dedup_dir) / f"{name}.parquet")
+
+
+def done_file(dedup_dir: Path) -> Path:
+    return Path(dedup_dir) / DONE_FILE
 
 
 def source_stamp(docs_path: Path) -> str:
@@ -86,18 +101,40 @@ def shard_names(dedup_dir: Path) -> list[str]:
                   if not p.name.startswith("."))
 
 
-def prepare(dedup_dir: Path, params: dict) -> bool:
-    """Make `dedup_dir` hold signatures of `params`; False if old ones had to be removed."""
+def _discard_reason(dedup_dir: Path, params: dict, versions: dict[str, str]) -> str | None:
+    """Why the signatures stored in `dedup_dir` cannot be reused (None: they can, or none)."""
+    path = dedup_dir / PARAMS_FILE
+    if not path.exists():
+        if any((dedup_dir / name).exists() for name in LEGACY_FILES):
+            return "signatures from an older webtext (dedup/params.json)"
+        return None
+    try:
+        stored = read_json(path)
+    except ValueError:
+        return f"unreadable {path.name}"
+    if stored.get("format") != FORMAT:
+        return f"signatures stored as {stored.get('format')}, not {FORMAT}"
+    if stored.get("params") != params:
+        return "other signature parameters (config changed)"
+    return version_change(stored.get("versions"), versions)
+
+
+def prepare(dedup_dir: Path, params: dict, versions: dict[str, str]) -> str | None:
+    """Make `dedup_dir` hold signatures of `params` computed under `versions`; returns why the
+    stored ones were removed, or None when they are kept (or there were none)."""
     dedup_dir = Path(dedup_dir)
-    path = dedup_dir / "params.json"
-    fresh = True
-    if path.exists() and read_json(path).get("params") != params:
+    why = _discard_reason(dedup_dir, params, versions)
+    if why is not None:
         shutil.rmtree(sig_dir(dedup_dir), ignore_errors=True)
-        fresh = False
+        shutil.rmtree(dedup_dir / MINHASH_DIR, ignore_errors=True)
+        for name in LEGACY_FILES:
+            (dedup_dir / name).unlink(missing_ok=True)
     sig_dir(dedup_dir).mkdir(parents=True, exist_ok=True)
-    (dedup_dir / "done.json").unlink(missing_ok=True)
-    write_json(path, {"format": FORMAT, "params": params})
-    return fresh
+    (dedup_dir / MINHASH_DIR).mkdir(parents=True, exist_ok=True)
+    done_file(dedup_dir).unlink(missing_ok=True)
+    write_json(dedup_dir / PARAMS_FILE,
+               {"format": FORMAT, "params": params, "versions": versions})
+    return why
 
 
 @dataclass(frozen=True)
@@ -109,23 +146,35 @@ class Snapshot:
 
 
 def _finished(root: Path) -> bool:
-    return (BuildLayout(root).dedup_dir / "done.json").exists()
+    return done_file(BuildLayout(root).dedup_dir).exists()
+
+
+def _unfinished_reason(root: Path) -> str:
+    dd = BuildLayout(root).dedup_dir
+    if (dd / "done.json").exists():
+        return ("its dedup/ was written by an older webtext: run `webtext dedup` on it "
+                "again")
+    return f"no finished dedup/ ({DONE_FILE} missing)"
 
 
 def find_previous(layout: BuildLayout, explicit: list[str], discover: bool, params: dict
                   ) -> tuple[list[Snapshot], list[dict]]:
     """Earlier builds to dedup against, oldest first, and the ones skipped with a reason.
 
-    Explicit builds must be finished and compatible (ValueError otherwise); discovered
-    siblings (same data root, name sorting before this build's) are skipped when not.
+    Explicit builds must be finished and compatible (ValueError otherwise). Only a snapshot
+    of a scheduled corpus (DATA_ROOT/snapshots/<time>/) discovers earlier builds: the
+    finished snapshots beside it (with their manifest) whose names sort before its own;
+    those that are not compatible are skipped. Any other build beside this one is not an
+    earlier snapshot of it (two builds side by side may hold the same documents on purpose)
+    unless named in `explicit`.
     """
     me = layout.root.resolve()
     found: dict[Path, bool] = {}
     for p in explicit:
         found[Path(p).resolve()] = True
-    if discover and me.parent.is_dir():
+    if discover and layout.is_snapshot() and me.parent.is_dir():
         for p in sorted(me.parent.iterdir()):
-            if p.is_dir() and p.name < me.name and _finished(p):
+            if p.is_dir() and p.name < me.name and BuildLayout(p).snapshot_finished():
                 found.setdefault(p.resolve(), False)
     out, skipped = [], []
     for root, is_explicit in sorted(found.items(), key=lambda kv: kv[0].name):
@@ -134,8 +183,8 @@ def find_previous(layout: BuildLayout, explicit: list[str], discover: bool, para
         dd = BuildLayout(root).dedup_dir
         why = None
         if not _finished(root):
-            why = "no finished dedup/ (done.json missing)"
-        elif read_json(dd / "params.json").get("params") != params:
+            why = _unfinished_reason(root)
+        elif read_json(dd / PARAMS_FILE).get("params") != params:
             why = "signature parameters differ from this build's"
         if why and is_explicit:
             raise ValueError(f"previous build {root}: {why}")

@@ -97,13 +97,17 @@ def build_flow(build_dir: str, config_toml: str, previous: list[str] | None = No
     summary["crawl_shards"] = [f.result() for f in crawl]
     summary["crawl"] = crawl_finish_task(build_dir, config_toml)
     log.info("crawl: %s", _short(summary["crawl"]))
-    jobs = stages.clean_jobs(layout, config)
+    jobs, resume = stages.clean_plan(layout, config)
     cleaned = [clean_shard_task.submit(build_dir, config_toml, name) for name in jobs]
     summary["clean_shards"] = [f.result() for f in cleaned]
-    summary["clean"] = clean_finish_task(build_dir, config_toml)
+    summary["clean"] = clean_finish_task(build_dir, config_toml) | {"resume": resume}
     log.info("clean: %s", _short(summary["clean"]))
+    for line in stages.resume_lines("clean", layout, resume):
+        log.info(line)
     summary["dedup"] = dedup_task(build_dir, config_toml, list(previous or []))
     log.info("dedup: %s", _short(summary["dedup"]))
+    for line in stages.resume_lines("dedup", layout, summary["dedup"].get("resume")):
+        log.info(line)
     summary["tokens"] = {
         recipe: tokenize_task(build_dir, config_toml, recipe) for recipe in config.build.recipes
     }

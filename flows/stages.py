@@ -1,8 +1,9 @@
 """The one place where the flows call the stages: plain functions, no Prefect.
 
 Each function takes a `BuildLayout` and the resolved config, skips work that is already done
-(the stages keep completion markers), and returns a small stats dict. The Prefect tasks in
-`build.py` and `ablate.py` wrap these, so they can also be called directly.
+(the stages keep completion markers), and returns a small stats dict; `resume_lines` says what
+a re-run skipped or redid, for the flow's log. The Prefect tasks in `build.py` and `ablate.py`
+wrap these, so they can also be called directly.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from webtext.config import WebtextConfig, to_toml
 from webtext.io import read_json
-from webtext.layout import BuildLayout
+from webtext.layout import BuildLayout, package_versions, resume_note
 
 
 def config_from_toml(text: str) -> WebtextConfig:
@@ -74,9 +75,29 @@ def crawl_finish(layout: BuildLayout, config: WebtextConfig) -> dict[str, Any]:
 
 def clean_jobs(layout: BuildLayout, config: WebtextConfig) -> list[str]:
     """Names of the docs/ shards still to clean (finished ones are left out)."""
-    from webtext.clean.stage import plan
+    return clean_plan(layout, config)[0]
 
-    return [job.name for job in plan(layout, config.clean)]
+
+def clean_plan(layout: BuildLayout, config: WebtextConfig) -> tuple[list[str], dict[str, Any]]:
+    """`clean_jobs` and the stage's `resume` (finished shards skipped, shards redone and why)."""
+    from webtext.clean.stage import plan_resume
+
+    jobs, resume = plan_resume(layout, config.clean)
+    return [job.name for job in jobs], resume
+
+
+_REDO = {
+    "clean": ("shard", "delete {dir} or change the config/version to redo them"),
+    "dedup": ("signature shard", "delete {dir} or change the config/version to redo them"),
+}
+
+
+def resume_lines(stage: str, layout: BuildLayout, resume: dict[str, Any] | None) -> list[str]:
+    """What a stage skipped or redid on this run, in words (empty when it did all the work)."""
+    unit, redo = _REDO[stage]
+    folder = {"clean": layout.docs_dir, "dedup": layout.dedup_dir}[stage]
+    return [f"{stage}: {line}" for line in resume_note(resume or {}, unit,
+                                                       redo.format(dir=folder))]
 
 
 def clean_shard(layout: BuildLayout, config: WebtextConfig, name: str) -> dict[str, Any]:
@@ -111,16 +132,19 @@ def _newer_than_inputs(output: Path, inputs: list[Path]) -> bool:
 def dedup(layout: BuildLayout, config: WebtextConfig, previous: list[Path]) -> dict[str, Any]:
     """Dedup the build; skipped when dedup.parquet is newer than every docs shard and the
     dedup config and the earlier builds are those it was made with."""
-    from webtext.dedup.stage import dedup_build
+    from webtext.dedup.stage import OUTPUT_PACKAGES, dedup_build
     from webtext.io import write_json
 
     marker = layout.root / "configs" / "dedup.inputs.json"
     inputs = {"dedup": config.dedup.model_dump(mode="json"),
-              "previous": sorted(str(Path(p).resolve()) for p in previous)}
-    docs = sorted(layout.docs_dir.glob("*")) if layout.docs_dir.is_dir() else []
+              "previous": sorted(str(Path(p).resolve()) for p in previous),
+              "versions": package_versions(OUTPUT_PACKAGES)}
+    docs = layout.docs_shards() + sorted(layout.docs_markers.glob("*.json"))
     if (_newer_than_inputs(layout.dedup, docs) and marker.exists()
             and read_json(marker) == inputs and layout.stats("dedup").exists()):
-        return {"skipped": True, **read_json(layout.stats("dedup"))}
+        stats = read_json(layout.stats("dedup"))
+        return {**stats, "skipped": True,
+                "resume": {"skipped": stats.get("docs_shards", 0), "redone": {}}}
     stats = dedup_build(layout, config, previous=list(previous))
     write_json(marker, inputs)
     return stats

@@ -103,11 +103,26 @@ def test_extract_timeout_in_process(cleaner):
 
 
 def test_decode_error(cleaner):
-    # UTF-8 text (accented letters) with two bytes that are not UTF-8: corrupt UTF-8.
-    body = html_of([SENTENCE, *ARTICLE.paragraphs]).encode().replace(b"<h1>", b"<h1>\xff\xfe")
+    # UTF-8 text whose "ü" and "é" are latin-1 bytes throughout (a part pasted in another
+    # charset): 16 of its ~900 characters become U+FFFD, far over max_replaced_frac.
+    paragraphs = [f"{SENTENCE} That was on day {i}." for i in range(8)] + ARTICLE.paragraphs[:1]
+    body = html_of(paragraphs).encode().replace("Zürich".encode(), b"Z\xfcrich").replace(
+        "café".encode(), b"caf\xe9")
     page = clean(cleaner, body)
-    assert page.reasons == ["decode_error"] and page.decode_errors == 2
-    assert ARTICLE.paragraphs[0] in page.text
+    assert page.reasons[0] == "decode_error" and page.decode_errors == 16
+    assert page.signals["replaced_char_frac"] > cleaner.config.max_replaced_frac
+    assert page.text.count("\ufffd") == 16 and ARTICLE.paragraphs[0] in page.text
+
+
+def test_one_stray_byte_does_not_cost_a_long_article(cleaner):
+    # One latin-1 "ü" in a UTF-8 article of ~2,700 characters: counted, not a decode_error.
+    body = html_of([SENTENCE, *ARTICLE.paragraphs]).encode().replace("Zürich".encode(),
+                                                                     b"Z\xfcrich")
+    page = clean(cleaner, body)
+    assert page.reasons == [] and page.decode_errors == 1 and "Z\ufffdrich" in page.text
+    assert 0 < page.signals["replaced_char_frac"] <= cleaner.config.max_replaced_frac
+    # With no tolerance, the same byte fails the rule (its threshold comes from the config).
+    assert clean(cleaner, body, max_replaced_frac=0.0).reasons == ["decode_error"]
 
 
 def test_lang_not_allowed(cleaner):
@@ -150,10 +165,11 @@ def test_warc_error(cleaner, tmp_path):
 
 # ------------------------------------------------------------------ bad input gets a status
 def test_bad_input_invalid_utf8(cleaner):
+    # The byte is replaced, not dropped (the rule above decides whether that fails the page).
     body = html_of([SENTENCE, *ARTICLE.paragraphs]).encode().replace(b"Z\xc3\xbcrich",
                                                                      b"Z\xfcrich")
     page = clean(cleaner, body)
-    assert "decode_error" in page.reasons and "Zrich" not in page.text
+    assert page.decode_errors == 1 and "Zrich" not in page.text
     assert ARTICLE.paragraphs[1] in page.text
 
 

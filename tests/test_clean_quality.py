@@ -38,6 +38,8 @@ _WORDS = ("apple", "river", "garden", "window", "bridge", "candle", "forest", "m
           "pocket", "ladder", "silver", "thunder", "velvet", "harbor", "meadow", "lantern")
 
 CASES: dict[Reason, tuple[str, dict]] = {
+    # Undecodable bytes all over the text (every "the" lost a letter): over 1 % of characters.
+    Reason.DECODE_ERROR: (PROSE.replace("the ", "th\ufffd "), {}),
     Reason.GOPHER_SHORT_DOC: ("The page has moved to a new address.", {}),
     # Published bound is 100,000 words; a lower one keeps the inline text small.
     Reason.GOPHER_LONG_DOC: (PROSE, {"gopher_max_words": 60}),
@@ -85,8 +87,7 @@ for _n in quality.DUP_NGRAMS:
 
 def test_every_rule_has_a_case():
     """The cases below cover every code that a text can fail (the rest: test_clean_page)."""
-    text_codes = {r for r in Reason if r not in NO_TEXT and r is not Reason.DECODE_ERROR
-                  and not r.startswith("lang_")}
+    text_codes = {r for r in Reason if r not in NO_TEXT and not r.startswith("lang_")}
     assert set(CASES) == text_codes
     assert {rule.reason for rule in quality.RULES} == text_codes
 
@@ -97,6 +98,15 @@ def test_rule_fails(reason: Reason):
     config = CONFIG.model_copy(update=overrides)
     assert reason in reasons_of(text, config)
     assert reason not in reasons_of(PROSE, config) or overrides
+
+
+def test_decode_error_is_a_share_of_the_text():
+    one = PROSE.replace("library", "libr\ufffdry", 1)  # one stray byte in ~540 characters
+    _, s = quality.measure(one, CONFIG)
+    assert s["replaced_char_frac"] == 1 / len(one)
+    assert reasons_of(one) == []
+    assert reasons_of(one, CONFIG.model_copy(update={"max_replaced_frac": 0.0})) == [
+        Reason.DECODE_ERROR]
 
 
 def test_c4_line_rules_follow_c4_order():

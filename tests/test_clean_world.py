@@ -24,6 +24,7 @@ from webtext.clean.fixture import token_prf, world_responses, write_build
 from webtext.clean.page import Extracted
 from webtext.clean.stage import clean_build, clean_shard, plan
 from webtext.cli import main
+from webtext.layout import shard_marker
 from webtext.records import doc_id
 from webtext.world.html import BOILERPLATE_MARKERS
 from webtext.world.spec import CHARSET_SENTENCE, World
@@ -42,8 +43,8 @@ def read_docs(docs_dir: Path) -> list[dict]:
 
 
 def digests(docs_dir: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(docs_dir.iterdir())}
+    return {p.relative_to(docs_dir).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(docs_dir.rglob("*")) if p.is_file()}
 
 
 def never_called(*args: object) -> Extracted | None:
@@ -68,7 +69,7 @@ def test_every_fetched_page_is_one_document(built):
     assert {row["doc_id"] for row in rows.values()} == {doc_id(url) for url in rows}
     for path in layout.docs_dir.glob("*.parquet"):
         assert pq.read_schema(path).equals(DOCS_SCHEMA)
-        assert path.with_suffix(".done.json").is_file()
+        assert shard_marker(path).is_file()
     karma = pq.read_table(layout.urls).to_pylist()
     assert all(rows[u["url"]]["karma"] == u["karma"] for u in karma)
 
@@ -127,14 +128,14 @@ def test_rerun_skips_finished_shards_and_rebuilds_the_same_bytes(built):
     before = digests(layout.docs_dir)
     again = clean_build(layout, CleanConfig(), workers=2, extract=never_called)
     assert digests(layout.docs_dir) == before and again["docs"] == stats["docs"]
-    for name in ("00001.parquet", "00001.done.json"):
-        (layout.docs_dir / name).unlink()
+    (layout.docs_dir / "00001.parquet").unlink()
+    shard_marker(layout.docs_dir / "00001.parquet").unlink()
     clean_build(layout, CleanConfig(), workers=1)
     assert digests(layout.docs_dir) == before
     # The per-shard entry point of the flows: a finished shard is not cleaned again.
     marker = clean_shard(layout, CleanConfig(), "00000", extract=never_called)
     assert marker["docs"] == len(pq.read_table(layout.docs_dir / "00000.parquet"))
-    (layout.docs_dir / "00000.done.json").unlink()
+    shard_marker(layout.docs_dir / "00000.parquet").unlink()
     assert clean_shard(layout, CleanConfig(), "00000") == {**marker, "cpu_seconds": ANY}
     assert digests(layout.docs_dir) == before
 

@@ -66,7 +66,7 @@ def test_dask_join_equals_memory_on_the_fixture_world(tmp_path, scheduler):
     assert s_dsk["lsh"]["backend"] == "dask"
     assert [r["duplicates"] for r in s_mem["threshold_report"]] == \
         [r["duplicates"] for r in s_dsk["threshold_report"]]
-    assert (dsk.dedup_dir / "join").exists() is False  # intermediate files are removed
+    assert (dsk.dedup_dir / ".join").exists() is False  # intermediate files are removed
 
 
 def _generated(seed: int, n: int, start: int) -> list[dict]:
@@ -106,5 +106,5 @@ def test_dask_join_equals_memory_on_a_generated_corpus_with_a_previous_snapshot(
     assert s_mem["dup_earlier_snapshot"] > 0
     for key in ("kept", "dup_exact", "dup_near", "dup_earlier_snapshot"):
         assert s_mem[key] == s_dsk[key]
-    reports = [json.loads((x.dedup_dir / "thresholds.json").read_text()) for x in (mem, dsk)]
+    reports = [json.loads((x.dedup_dir / ".thresholds.json").read_text()) for x in (mem, dsk)]
     assert [r["duplicates"] for r in reports[0]] == [r["duplicates"] for r in reports[1]]

@@ -109,13 +109,13 @@ def test_other_pages_stay_apart_and_counts_add_up(world_build):
 def test_signatures_and_params_are_stored(world_build):
     layout, _ = world_build
     d = layout.dedup_dir
-    params = json.loads((d / "params.json").read_text())["params"]
+    params = json.loads((d / ".params.json").read_text())["params"]
     assert params["scheme"] == "affine32" and params["num_perm"] == 128
-    sigs = np.load(d / "signatures" / "00000.npy")
+    sigs = np.load(d / ".minhash" / "00000.npy")
     meta = pq.read_table(d / "signatures" / "00000.parquet")
     assert sigs.shape == (meta.num_rows, 128) and sigs.dtype == np.uint32
-    assert (d / "done.json").exists()
-    report = json.loads((d / "thresholds.json").read_text())
+    assert (d / ".done.json").exists()
+    report = json.loads((d / ".thresholds.json").read_text())
     assert [r["threshold"] for r in report] == [0.6, 0.9]
 
 
@@ -134,7 +134,7 @@ def test_rerun_is_resumable_and_gives_the_same_bytes(tmp_path):
     layout = _write_docs(tmp_path / "b", pages)
     dedup_build(layout, DedupConfig(**FAST))
     first = layout.dedup.read_bytes()
-    sig_file = layout.dedup_dir / "signatures" / "00000.npy"
+    sig_file = layout.dedup_dir / ".minhash" / "00000.npy"
     mtime = sig_file.stat().st_mtime_ns
     dedup_build(layout, DedupConfig(**FAST))
     assert layout.dedup.read_bytes() == first
@@ -179,14 +179,16 @@ def test_keep_rule_prefers_karma(tmp_path):
 def test_later_snapshot_marks_duplicates_of_earlier_ones(tmp_path):
     articles = [p for p in WORLD.pages if p.kind == "article"]
     story = [p for p in WORLD.pages if p.group == "story-2"]
-    old = _write_docs(tmp_path / "2019-01", articles[:20] + story[:1], shards=1)
+    snapshots = tmp_path / "snapshots"  # a scheduled corpus (flows/serve.py)
+    old = _write_docs(snapshots / "2019-01", articles[:20] + story[:1], shards=1)
     dedup_build(old, DedupConfig(**FAST))
+    (old.root / "snapshot.json").write_text("{}")  # the snapshot finished
     # the new snapshot re-crawls 5 old articles and carries edited copies of an old story
     new_pages = articles[15:40] + story[2:]
-    new = _write_docs(tmp_path / "2019-02", new_pages, shards=2)
+    new = _write_docs(snapshots / "2019-02", new_pages, shards=2)
     stats = dedup_build(new, DedupConfig(**FAST))  # discovers 2019-01 beside it
     res = _result(new)
-    assert stats["previous_builds"] == [str((tmp_path / "2019-01").resolve())]
+    assert stats["previous_builds"] == [str((snapshots / "2019-01").resolve())]
     earlier = {d for d, r in res.items() if r["dup_kind"] == "earlier_snapshot"}
     expected = {doc_id(p.url) for p in articles[15:20] + story[2:]}
     assert earlier == expected
@@ -198,21 +200,22 @@ def test_later_snapshot_marks_duplicates_of_earlier_ones(tmp_path):
     assert stats["dup_earlier_snapshot"] == 0 and stats["previous_builds"] == []
     # ... unless it is named explicitly
     stats = dedup_build(new, DedupConfig(**FAST, discover_previous=False),
-                        previous=[tmp_path / "2019-01"])
+                        previous=[snapshots / "2019-01"])
     assert stats["dup_earlier_snapshot"] == len(expected)
 
 
 def test_incompatible_previous_build_is_refused_or_skipped(tmp_path):
     pages = [p for p in WORLD.pages if p.kind == "article"][:5]
-    old = _write_docs(tmp_path / "a", pages, shards=1)
+    old = _write_docs(tmp_path / "snapshots" / "a", pages, shards=1)
     dedup_build(old, DedupConfig(**FAST, ngram=3))
-    new = _write_docs(tmp_path / "b", pages, shards=1)
+    (old.root / "snapshot.json").write_text("{}")
+    new = _write_docs(tmp_path / "snapshots" / "b", pages, shards=1)
     stats = dedup_build(new, DedupConfig(**FAST))
     assert stats["previous_builds"] == [] and len(stats["previous_skipped"]) == 1
     from webtext.errors import UsageError
 
     with pytest.raises(UsageError, match="parameters differ"):
-        dedup_build(new, DedupConfig(**FAST, previous=[str(tmp_path / "a")]))
+        dedup_build(new, DedupConfig(**FAST, previous=[str(old.root)]))
 
 
 # ---------------------------------------------------------------- decontamination

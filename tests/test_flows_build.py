@@ -116,7 +116,7 @@ def test_build_killed_during_crawl_and_clean_resumes_to_same_manifests(built, we
 
     # 2. SIGKILL during cleaning: once the first docs shard is finished.
     proc = _start_build(config_file, build)
-    _wait_for(lambda: len(list((build / "docs").glob("*.done.json"))) >= 1, proc,
+    _wait_for(lambda: len(list((build / "docs" / ".done").glob("*.json"))) >= 1, proc,
               "the first cleaned shard")
     _kill(proc)
     assert not (build / "clean_stats.json").exists()  # killed before cleaning finished

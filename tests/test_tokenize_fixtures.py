@@ -12,7 +12,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from webtext.layout import BuildLayout
+from webtext.layout import BuildLayout, shard_marker
 from webtext.records import doc_id
 
 WORDS = (
@@ -59,7 +59,8 @@ def write_docs(layout: BuildLayout, shards: list[list[dict]]) -> None:
     for i, rows in enumerate(shards):
         path = layout.docs_dir / f"{i:05d}.parquet"
         pq.write_table(pa.Table.from_pylist(rows), path)
-        path.with_suffix(".done.json").write_text(json.dumps({"docs": len(rows)}))
+        shard_marker(path).parent.mkdir(exist_ok=True)
+        shard_marker(path).write_text(json.dumps({"docs": len(rows)}))
 
 
 def write_dedup(layout: BuildLayout, rows: list[dict]) -> None:

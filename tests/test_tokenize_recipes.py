@@ -6,7 +6,7 @@ import pytest
 from test_tokenize_fixtures import doc_row, write_dedup, write_docs
 
 from webtext.errors import UsageError
-from webtext.layout import BuildLayout
+from webtext.layout import BuildLayout, shard_marker
 from webtext.tokenize.config import RecipeConfig, default_recipes
 from webtext.tokenize.recipes import (
     DedupMeta,
@@ -115,7 +115,7 @@ def test_missing_inputs_are_usage_errors(tmp_path):
     with pytest.raises(UsageError, match="docs"):
         select(BuildLayout(tmp_path), RecipeConfig())
     layout, _ = mixed_build(tmp_path)
-    marker = layout.docs_dir / "00001.done.json"
+    marker = shard_marker(layout.docs_dir / "00001.parquet")
     marker.rename(tmp_path / "marker")
     with pytest.raises(UsageError, match="done marker"):  # clean has not finished 00001
         select(layout, RecipeConfig())

@@ -31,7 +31,7 @@ def run_tokenize(args: argparse.Namespace, config: WebtextConfig) -> int:
     from webtext.config import write_resolved
     from webtext.errors import UsageError
     from webtext.io import read_json
-    from webtext.layout import BuildLayout
+    from webtext.layout import BuildLayout, resume_note
     from webtext.tokenize.recipes import read_exclude_file
     from webtext.tokenize.stage import Progress as StageProgress
     from webtext.tokenize.stage import tokenize_build
@@ -45,8 +45,11 @@ def run_tokenize(args: argparse.Namespace, config: WebtextConfig) -> int:
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=True) as bar:
         task = bar.add_task("selecting documents", total=None)
+        resume: dict = {}
 
         def show(p: StageProgress) -> None:
+            if p.phase == "done" and p.resume is not None:
+                resume.update(p.resume)
             if p.phase == "train":
                 bar.update(task, description=f"training tokenizer ({p.detail}, "
                            f"{p.docs_total} sample docs)", total=None)
@@ -65,6 +68,9 @@ def run_tokenize(args: argparse.Namespace, config: WebtextConfig) -> int:
         f"{va['tokens']} tokens; {st['bytes_per_token']} bytes/token, byte fallback "
         f"{st['byte_fallback_rate']}, vocab used {st['vocab_used_share']} -> {out}"
     )
+    for line in resume_note(resume, "token shard", f"delete {out} or change the recipe, "
+                            "config or version to redo them"):
+        console.print(f"tokenize: {line}")
     if va["docs"] == 0:
         console.print("warning: the val split is empty; raise tokenize.val_permille")
     print(out)

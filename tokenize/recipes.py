@@ -25,7 +25,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from webtext.errors import UsageError
-from webtext.layout import BuildLayout
+from webtext.layout import BuildLayout, shard_marker
 from webtext.tokenize.config import RecipeConfig
 
 
@@ -166,8 +166,8 @@ def recipe_digest(
 
 
 def done_marker(shard: Path) -> Path:
-    """clean/ writes `<shard>.done.json` after a docs shard (webtext.clean.docs.done_path)."""
-    return shard.with_suffix(".done.json")
+    """clean/ writes `.done/<shard>.json` after a docs shard (webtext.layout.shard_marker)."""
+    return shard_marker(shard)
 
 
 def doc_shards(layout: BuildLayout) -> list[Path]:

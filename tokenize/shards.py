@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from webtext.io import atomic_path, file_sha256
+from webtext.io import atomic_path, file_sha256, writing
 
 FORMAT = "webtext-tokens/1"
 SPLITS = ("train", "val")
@@ -146,8 +146,9 @@ class SplitWriter:
              pa.array(lengths, pa.int64()), pa.array(self.g_bytes, pa.int64())],
             schema=self.schema,
         )
+        path = self.out_dir / shard_name(self.split, self.index)
         if self._writer is None:
-            self._ctx = atomic_path(self.out_dir / shard_name(self.split, self.index))
+            self._ctx = atomic_path(path)
             tmp = self._ctx.__enter__()
             self._writer = pq.ParquetWriter(
                 tmp, self.schema, compression="zstd", compression_level=self.zstd_level,
@@ -157,13 +158,15 @@ class SplitWriter:
                 # min/max of token ids help no reader; the scalar columns keep theirs.
                 write_statistics=["doc_id", "n_tokens", "n_bytes"],
             )
-        self._writer.write_table(table, row_group_size=len(table))
+        with writing(path):  # a full disk: the error names the shard (pyarrow's does not)
+            self._writer.write_table(table, row_group_size=len(table))
         self._reset_group()
 
     def _finish_shard(self) -> None:
         self._flush_group()
         assert self._writer is not None and self._ctx is not None
-        self._writer.close()
+        with writing(self.out_dir / shard_name(self.split, self.index)):
+            self._writer.close()
         self._ctx.__exit__(None, None, None)  # fsync and rename into place
         self._writer = self._ctx = None
         name = shard_name(self.split, self.index)

@@ -6,20 +6,30 @@ Out: tokens/<recipe>-<digest8>/ with tokenizer.model, train-*.parquet, val-*.par
      manifest.json (written last: its presence means complete), and the build's
      tokenize_<recipe>-<digest8>_stats.json (selection funnel + tokenizer statistics).
 
-Resumable: finished shards are listed, with their sha256, in `state.json` as they are renamed
+Resumable: finished shards are listed, with their sha256, in `.state.json` as they are renamed
 into place. A re-run verifies each listed shard against its checksum, keeps the verified
 prefix of each split, removes every other shard file and `.tmp-*` leftover, and encodes from
 the first document not yet in a verified shard. Encoding is deterministic and shard boundaries
 depend only on the documents, so the resumed output is byte-identical to an uninterrupted one.
+A complete output (manifest.json) or an interrupted one is reused only when the selected
+documents and the versions of webtext and sentencepiece (OUTPUT_PACKAGES, recorded in the
+manifest and the state) are those it was made with; otherwise it is made again. What a run
+reused or redid, and why, is `resume` in its stats and its last `Progress`.
+
+The progress file has a "." name, which dataset readers skip; manifest.json and
+tokenizer.model keep the names of the data contract, so a reader opens the shards of a split
+by glob (`train-*.parquet`), not the folder as a whole.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow.compute as pc
@@ -28,7 +38,7 @@ import pyarrow.parquet as pq
 from webtext.config import WebtextConfig
 from webtext.errors import UsageError
 from webtext.io import clean_stale_tmp, read_json, write_bytes, write_json
-from webtext.layout import BuildLayout
+from webtext.layout import BuildLayout, package_versions, version_change
 from webtext.tokenize import recipes as R
 from webtext.tokenize.config import RecipeConfig, TokenizeConfig, resolve_recipes
 from webtext.tokenize.shards import (
@@ -47,7 +57,11 @@ from webtext.tokenize.stats import tokenizer_stats
 
 TOKENIZER_FILE = "tokenizer.model"
 MANIFEST_FILE = "manifest.json"
-STATE_FILE = "state.json"
+STATE_FILE = ".state.json"
+LEGACY_STATE_FILE = "state.json"  # before it got a "." name; such a run is started over
+# The packages whose code decides the tokens: webtext (selection, sampling, shard layout) and
+# sentencepiece (training and encoding). An output made under other versions is made again.
+OUTPUT_PACKAGES = ("webtext", "sentencepiece")
 # Settings that change the output bytes (and so the output's name); threads and batch sizes
 # do not, because shard and row-group boundaries depend only on the documents.
 _OUTPUT_FIELDS = ("val_permille", "shard_tokens", "row_group_tokens", "zstd_level")
@@ -64,6 +78,8 @@ class Progress:
     docs_total: int = 0
     tokens: int = 0
     detail: str = ""
+    # on "done": {"skipped": token shards reused from an earlier run, "redone": {reason: n}}
+    resume: dict[str, Any] | None = None
 
 
 ProgressFn = Callable[[Progress], None]
@@ -108,18 +124,28 @@ def tokenize_build(
     out_dir = layout.tokens(name)
     selection_sha = _selection_sha256(selection)
 
+    versions = package_versions(OUTPUT_PACKAGES)
+    redone: Counter[str] = Counter()
     manifest_path = out_dir / MANIFEST_FILE
     if manifest_path.is_file():
         manifest = read_json(manifest_path)
-        if manifest.get("selection", {}).get("sha256") == selection_sha:
+        n_shards = len(manifest.get("shards") or [])
+        stale = ("the build's documents changed"
+                 if manifest.get("selection", {}).get("sha256") != selection_sha
+                 else version_change(manifest.get("versions"), versions))
+        if stale is None:
             report(Progress("done", len(selection.doc_ids), len(selection.doc_ids),
-                            detail="already complete"))
+                            detail="already complete",
+                            resume={"skipped": n_shards, "redone": {}}))
             return out_dir
-        manifest_path.unlink()  # the build's documents changed: this output is stale
+        redone[stale] += n_shards
+        manifest_path.unlink()  # this output is stale: it is made again below
 
     out_dir.mkdir(parents=True, exist_ok=True)
     clean_stale_tmp(out_dir)
-    state = _load_state(out_dir, digest, selection_sha)
+    state, stale, n_stale = _load_state(out_dir, digest, selection_sha, versions)
+    if stale is not None:
+        redone[stale] += n_stale
 
     tokenizer = external or _trained_tokenizer(layout, selection, cfg, out_dir, state, report)
     if external is not None and not _same_file(out_dir / TOKENIZER_FILE, external.sha256):
@@ -128,11 +154,13 @@ def tokenize_build(
     _save_state(out_dir, state)
 
     committed = _verify_state_shards(out_dir, state, tokenizer.vocab_size)
+    resume = {"skipped": sum(len(h) for h in committed.values()),
+              "redone": dict(redone.most_common())}
     splits = [split_of(d, cfg.val_permille) for d in selection.doc_ids]
     _encode_and_write(layout, selection, splits, tokenizer, cfg, out_dir, state, committed,
                       report)
 
-    stats = _stats(name, selection, state, committed, tokenizer)
+    stats = _stats(name, selection, state, committed, tokenizer) | {"resume": resume}
     write_json(layout.stats(f"tokenize_{name}"), stats)
     manifest = {
         "format": FORMAT,
@@ -157,11 +185,13 @@ def tokenize_build(
         "selection": {"sha256": selection_sha, **selection.funnel()},
         "stats": stats["tokenizer"],
         "config": cfg.model_dump(mode="json"),
+        "versions": versions,
     }
     write_json(manifest_path, manifest)  # last: its presence means the output is complete
     (out_dir / STATE_FILE).unlink(missing_ok=True)
     report(Progress("done", len(selection.doc_ids), len(selection.doc_ids),
-                    sum(t["tokens"] for t in stats["splits"].values()), detail=name))
+                    sum(t["tokens"] for t in stats["splits"].values()), detail=name,
+                    resume=resume))
     return out_dir
 
 
@@ -196,15 +226,33 @@ def _same_file(path: Path, sha256: str) -> bool:
     return path.is_file() and file_sha256(path) == sha256
 
 
-def _load_state(out_dir: Path, digest: str, selection_sha: str) -> dict:
-    """The in-progress state of an interrupted run with the same inputs, or a fresh one."""
+def _load_state(out_dir: Path, digest: str, selection_sha: str, versions: dict[str, str]
+                ) -> tuple[dict, str | None, int]:
+    """The in-progress state of an interrupted run with the same inputs and versions, or a
+    fresh one; when an interrupted run's state is not taken, why and how many shards it had
+    listed (the verify step then removes them)."""
+    fresh = {"digest": digest, "selection_sha256": selection_sha, "tokenizer_sha256": None,
+             "versions": versions, "splits": {s: {"shards": []} for s in SPLITS}}
+    legacy = out_dir / LEGACY_STATE_FILE
+    if legacy.is_file():
+        n = _listed(read_json(legacy))
+        legacy.unlink()
+        (out_dir / STATE_FILE).unlink(missing_ok=True)
+        return fresh, "interrupted run of an older webtext (state.json), started over", n
     path = out_dir / STATE_FILE
-    if path.is_file():
-        state = read_json(path)
-        if state.get("digest") == digest and state.get("selection_sha256") == selection_sha:
-            return state
-    return {"digest": digest, "selection_sha256": selection_sha, "tokenizer_sha256": None,
-            "splits": {s: {"shards": []} for s in SPLITS}}
+    if not path.is_file():
+        return fresh, None, 0
+    state = read_json(path)
+    if state.get("digest") != digest or state.get("selection_sha256") != selection_sha:
+        return fresh, None, 0  # another selection: nothing of it was this output's
+    stale = version_change(state.get("versions"), versions)
+    if stale is not None:
+        return fresh, f"interrupted run {stale}", _listed(state)
+    return state, None, 0
+
+
+def _listed(state: dict) -> int:
+    return sum(len(v.get("shards") or []) for v in (state.get("splits") or {}).values())
 
 
 def _save_state(out_dir: Path, state: dict) -> None:
