@@ -132,4 +132,4 @@ def test_export_to_hugging_face_gives_the_same_logits(tokens, tmp_path):
     model, _, _ = load_run(run)
     idx = torch.randint(0, 400, (2, 32))
     with torch.no_grad():
-        torch.testing.assert_close(hf(idx).logits, model(idx)[0], atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(hf(idx).logits, model(idx, idx)[0], atol=1e-4, rtol=1e-4)

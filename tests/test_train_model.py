@@ -22,8 +22,11 @@ def test_output_shapes_and_loss():
     model = small()
     idx = torch.randint(0, 96, (3, 16))
     logits, loss = model(idx)
-    assert logits.shape == (3, 16, 96) and loss is None
+    assert logits.shape == (3, 1, 96) and loss is None  # sampling: the last position only
+    last = logits
     logits, loss = model(idx, idx)
+    assert logits.shape == (3, 16, 96)
+    torch.testing.assert_close(last[:, 0], logits[:, -1])
     assert loss.shape == () and math.isfinite(loss.item())
     # At initialisation the prediction is close to uniform: loss near ln(vocab).
     assert abs(loss.item() - math.log(96)) < 0.5
@@ -38,8 +41,8 @@ def test_attention_is_causal():
     a = torch.randint(0, 96, (1, 16))
     b = a.clone()
     b[0, 10:] = (b[0, 10:] + 1) % 96  # change only the future of position 9
-    la, _ = model(a)
-    lb, _ = model(b)
+    la, _ = model(a, a)  # targets: the logits of every position
+    lb, _ = model(b, b)
     torch.testing.assert_close(la[0, :10], lb[0, :10])
     assert not torch.allclose(la[0, 10:], lb[0, 10:])
 
@@ -92,9 +95,17 @@ def test_generate_appends_tokens_and_top1_is_greedy():
     assert out[0, 3].item() == logits[0, -1].argmax().item()
 
 
+def test_sampling_runs_the_output_layer_on_the_last_position_only():
+    model = small().eval()
+    rows = []
+    model.lm_head.register_forward_hook(lambda m, inp, out: rows.append(inp[0].shape[1]))
+    model.generate(torch.tensor([[1, 2, 3, 4, 5]]), 4, top_k=1)
+    assert rows == [1, 1, 1, 1]  # one position per new token, not the whole context
+
+
 def test_named_configs_and_gpt2_small_size():
     assert TrainConfig(model="gpt2").model_shape() == {
-        "n_layer": 12, "n_head": 12, "n_embd": 768, "block_size": 1024}
+        "n_layer": 12, "n_head": 12, "n_embd": 768, "block_size": 1024, "norm": "pre"}
     assert TrainConfig(model="tiny", n_layer=3).model_shape()["n_layer"] == 3
     with torch.device("meta"):  # no memory: only the parameter count
         gpt2 = GPT(GPTConfig(vocab_size=50304, **dict(zip(

@@ -21,7 +21,9 @@ class TokenizeConfig(StageConfig):
 
     # --- tokenizer (SentencePiece) ---
     # 8192 suits the small CPU models of train/ (nanoGPT's small runs use vocabularies of this
-    # order); GPT-2's 50257 is allowed and switches the shards to uint32 above 65536.
+    # order). GPT-2's 50257 works and still fits uint16 shards; a vocabulary above 65536 ids
+    # switches them to uint32. The trained model has exactly this many pieces or training fails
+    # (BPE pieces never span a space, so the sample's distinct words bound the vocabulary).
     vocab_size: int = Field(8192, ge=300, le=1_000_000)
     # BPE as in GPT-2 (Radford et al. 2019); unigram (Kudo 2018) is SentencePiece's default.
     model_type: Literal["bpe", "unigram"] = "bpe"
@@ -55,7 +57,8 @@ Rules = Literal["all", "none"] | list[str]
 
 
 class RecipeConfig(StageConfig):
-    """A declarative selection over the columns of docs/ and dedup.parquet (DESIGN.md)."""
+    """A declarative selection over the columns of docs/ and dedup.parquet (docs/design.md,
+    "Principles" 1)."""
 
     # WebText: outbound links with at least 3 karma (Radford et al. 2019). None: no floor.
     min_karma: int | None = None

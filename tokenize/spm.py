@@ -15,7 +15,7 @@ How exact round-trips are obtained (SentencePiece, Kudo & Richardson 2018, norma
 - the end-of-document piece is a control symbol: control symbols are never matched in text, so
   a literal "<|endoftext|>" in a document is spelled with ordinary pieces.
 
-This is the only module that imports sentencepiece (STYLE.md, convention 2).
+This is the only module that imports sentencepiece (docs/design.md, "Conventions" 2).
 """
 
 from __future__ import annotations
@@ -56,6 +56,9 @@ def train_model(sentences: Iterable[str], config: TokenizeConfig) -> bytes:
                 sentence_iterator=iter(sentences),
                 model_writer=out,
                 model_type=config.model_type,
+                # Exactly this many pieces (hard_vocab_limit stays on): a sample too small for
+                # it fails with the largest size it supports, rather than silently yielding a
+                # smaller vocabulary than the model and the run config were sized for.
                 vocab_size=config.vocab_size,
                 character_coverage=config.character_coverage,
                 byte_fallback=True,

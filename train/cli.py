@@ -3,7 +3,8 @@
 `webtext train TOKENS_DIR --out RUN_DIR [--eval TOKENS_DIR2] [--resume]` runs
 `webtext.train.loop.train` with the `[train]` config table; under `torchrun` every process runs
 the same command and DDP takes over. `webtext generate RUN_DIR --prompt ...` samples from a
-run; `--export-hf DIR` writes a Hugging Face GPT-2 checkpoint instead.
+run (or from a local transformers GPT-2 folder in its place); `--export-hf DIR` writes a
+Hugging Face GPT-2 checkpoint instead.
 """
 
 from __future__ import annotations
@@ -61,7 +62,9 @@ def run_train(args: argparse.Namespace, config) -> int:
 
 
 def add_arguments_generate(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_dir", type=Path, help="run dir written by `webtext train`")
+    parser.add_argument("run_dir", type=Path,
+                        help="run dir written by `webtext train`, or a transformers GPT-2 "
+                             "folder with a tokenizer.model (e.g. one --export-hf wrote)")
     parser.add_argument("--prompt", default="", help="text to continue (default: a new doc)")
     parser.add_argument("--num-samples", type=int, default=1)
     parser.add_argument("--max-new-tokens", type=int, default=100)

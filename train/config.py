@@ -18,27 +18,43 @@ from pydantic import Field
 
 from webtext.configbase import StageConfig
 
-# name -> (n_layer, n_head, n_embd, block_size). "gpt2" is GPT-2 small (124M parameters with
-# GPT-2's 50257-token vocabulary; the vocabulary here is the tokenizer's, so counts differ).
-# "tiny" is sized so that a 60 s CPU run sees a few hundred thousand tokens (measured in
-# benchmarks/train_throughput.py); "mini" is nanoGPT's "baby GPT" for Shakespeare (6x6x384) cut
-# to 4 layers so it still trains on a laptop CPU in minutes.
-MODEL_SHAPES: dict[str, tuple[int, int, int, int]] = {
+ModelName = Literal["tiny", "mini", "gpt1", "gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl"]
+
+# name -> (n_layer, n_head, n_embd, block_size). "tiny" is sized so that a 60 s CPU run sees a
+# few hundred thousand tokens (measured in benchmarks/train_throughput.py); "mini" is nanoGPT's
+# "baby GPT" for Shakespeare (6x6x384) cut to 4 layers so it still trains on a laptop CPU in
+# minutes. The GPT family: GPT-1 (Radford et al. 2018, section 4.1) and the four GPT-2 sizes
+# (Radford et al. 2019, table 2; head counts from the released checkpoints' hparams.json, 64
+# dimensions per head). With GPT-2's 50257-token vocabulary, tied embeddings and biases the
+# GPT-2 sizes have 124,439,808 / 354,823,168 / 774,030,080 / 1,557,611,200 parameters, the
+# counts of the released checkpoints (the paper's 117M-1542M were counted differently); the
+# vocabulary here is the tokenizer's, padded by the trainer, so a run's count differs.
+MODEL_SHAPES: dict[ModelName, tuple[int, int, int, int]] = {
     "tiny": (2, 2, 128, 128),
     "mini": (4, 4, 256, 256),
-    "gpt2": (12, 12, 768, 1024),  # GPT-2 small, Radford et al. 2019, table 2
+    "gpt1": (12, 12, 768, 512),
+    "gpt2": (12, 12, 768, 1024),  # GPT-2 small
+    "gpt2-medium": (24, 16, 1024, 1024),
+    "gpt2-large": (36, 20, 1280, 1024),
+    "gpt2-xl": (48, 25, 1600, 1024),
 }
+# GPT-1 is post-LN (LayerNorm after each residual addition); every other named model is pre-LN.
+MODEL_NORMS: dict[ModelName, Literal["pre", "post"]] = {"gpt1": "post"}
 
 
 class TrainConfig(StageConfig):
     """Everything a training run needs besides its data; written into every checkpoint."""
 
     # -- model --------------------------------------------------------------------------------
-    model: Literal["tiny", "mini", "gpt2"] = "tiny"
+    model: ModelName = "tiny"
     n_layer: int | None = Field(default=None, ge=1)  # overrides of the named shape
     n_head: int | None = Field(default=None, ge=1)
     n_embd: int | None = Field(default=None, ge=1)
     block_size: int | None = Field(default=None, ge=8)
+    # Where the LayerNorms sit: "pre" (GPT-2) or "post" (GPT-1, see model.py); None takes the
+    # named model's, which is "pre" for all but gpt1. Its own key so that GPT-1 -> GPT-2 is an
+    # ablation of one setting.
+    norm: Literal["pre", "post"] | None = None
     dropout: float = Field(default=0.0, ge=0.0, lt=1.0)  # nanoGPT: 0 for pretraining
     bias: bool = True  # GPT-2 has biases in its linear layers and LayerNorms
 
@@ -96,12 +112,17 @@ class TrainConfig(StageConfig):
     threads: int | None = Field(default=None, ge=1)  # None: CPU cores / local processes
     peak_flops: float | None = Field(default=None, gt=0)  # for MFU; None: measure at start
 
-    def model_shape(self) -> dict[str, int]:
-        """The named model shape with any overrides applied."""
+    def model_shape(self) -> dict[str, int | str]:
+        """The named model's shape and norm placement with any overrides applied.
+
+        Every key is a `GPTConfig` field, so the trainer passes it on as it is and the norm
+        placement is recorded in each checkpoint's `model_args`.
+        """
         n_layer, n_head, n_embd, block_size = MODEL_SHAPES[self.model]
         return {
             "n_layer": self.n_layer or n_layer,
             "n_head": self.n_head or n_head,
             "n_embd": self.n_embd or n_embd,
             "block_size": self.block_size or block_size,
+            "norm": self.norm or MODEL_NORMS.get(self.model, "pre"),
         }

@@ -1,10 +1,12 @@
-"""Use a trained run: sample text from it, or export it as a Hugging Face GPT-2 checkpoint.
+"""Use a trained model: sample text from it, or export it as a Hugging Face GPT-2 checkpoint.
 
 In:  a run dir (contract runs/<run>/): ckpt.pt and tokenizer.model (copied in by the trainer;
-     the tokens dir recorded in the checkpoint is the fallback).
+     the tokens dir recorded in the checkpoint is the fallback); or, in its place, a local
+     `transformers` GPT-2 folder with a tokenizer.model beside its weights (what `export_hf`
+     writes), so published or exported weights are used exactly like a run.
 Out: sampled texts (nanoGPT `sample.py`: temperature, top-k), or a `transformers` GPT-2 folder
      (`GPT2LMHeadModel.from_pretrained` reads it) with the SentencePiece model beside it.
-     `transformers` is an optional dependency (`pip install webtext[hf]`), imported only here.
+     The conversion itself lives in train/hf.py, the one module that imports transformers.
 """
 
 from __future__ import annotations
@@ -14,16 +16,24 @@ from pathlib import Path
 import torch
 
 from webtext.errors import UsageError
+from webtext.train import hf
 from webtext.train.checkpoint import CKPT_NAME, load_checkpoint, model_from_checkpoint
 from webtext.train.model import GPT
 from webtext.train.tokenizer import Tokenizer
 
 
 def load_run(run_dir: Path) -> tuple[GPT, Tokenizer, dict]:
-    """The run's model (CPU, eval mode), its tokenizer and its checkpoint dict."""
+    """The run's model (CPU, eval mode), its tokenizer and its checkpoint dict.
+
+    A `transformers` GPT-2 folder (config.json, no ckpt.pt) stands in for a run dir: its
+    "checkpoint" then holds only `model_args` and `run.eod_id` (the config's eos_token_id).
+    """
     run_dir = Path(run_dir)
+    if not (run_dir / CKPT_NAME).is_file() and (run_dir / "config.json").is_file():
+        return _load_hf_folder(run_dir)
     if not (run_dir / CKPT_NAME).is_file():
-        raise UsageError(f"{run_dir}: no {CKPT_NAME} (not a training run dir)")
+        raise UsageError(f"{run_dir}: no {CKPT_NAME} (not a training run dir) and no "
+                         "config.json (not a transformers model folder)")
     ckpt = load_checkpoint(run_dir / CKPT_NAME)
     tok_file = run_dir / "tokenizer.model"
     if not tok_file.is_file():
@@ -53,45 +63,22 @@ def generate_texts(
     return texts
 
 
-def hf_state_dict(model: GPT) -> dict[str, torch.Tensor]:
-    """Our weights under `GPT2LMHeadModel` names; HF's Conv1D stores weights transposed."""
-    transposed = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight",
-                  "mlp.c_proj.weight")
-    out = {}
-    for name, p in model.state_dict().items():
-        out[name] = p.t().contiguous() if name.endswith(transposed) else p.clone()
-    if not model.config.bias:  # HF GPT-2 always has biases: zeros are the same function
-        for name, p in list(out.items()):
-            if name.endswith(".weight") and "wte" not in name and "wpe" not in name \
-                    and name != "lm_head.weight":
-                size = p.shape[-1] if name.endswith(transposed) else p.shape[0]
-                out.setdefault(name[: -len("weight")] + "bias", torch.zeros(size))
-    return out
+def _load_hf_folder(hf_dir: Path) -> tuple[GPT, Tokenizer, dict]:
+    tok_file = hf_dir / "tokenizer.model"
+    if not tok_file.is_file():  # a released GPT-2's byte-level BPE is not a SentencePiece model
+        raise UsageError(f"{hf_dir}: no tokenizer.model (SentencePiece) beside the weights")
+    model, config = hf.load_hf(hf_dir)
+    eod_id = config.eos_token_id
+    if eod_id is None:
+        raise UsageError(f"{hf_dir}: config.json has no eos_token_id (the end-of-document id)")
+    model_args = {k: getattr(model.config, k) for k in (
+        "vocab_size", "block_size", "n_layer", "n_head", "n_embd", "dropout", "bias", "norm")}
+    return model, Tokenizer(tok_file), {"model_args": model_args, "run": {"eod_id": eod_id}}
 
 
 def export_hf(run_dir: Path, out_dir: Path) -> Path:
     """Write the run's model as a Hugging Face `transformers` GPT-2 checkpoint."""
-    try:
-        from transformers import GPT2Config, GPT2LMHeadModel
-    except ImportError:
-        raise UsageError("exporting needs transformers: pip install 'webtext[hf]'") from None
     model, _, ckpt = load_run(run_dir)
-    a = ckpt["model_args"]
-    config = GPT2Config(
-        vocab_size=a["vocab_size"], n_positions=a["block_size"], n_embd=a["n_embd"],
-        n_layer=a["n_layer"], n_head=a["n_head"], activation_function="gelu_new",
-        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, layer_norm_epsilon=1e-5,
-        bos_token_id=ckpt["run"]["eod_id"], eos_token_id=ckpt["run"]["eod_id"],
-        tie_word_embeddings=True,
-    )
-    hf = GPT2LMHeadModel(config)
-    missing, unexpected = hf.load_state_dict(hf_state_dict(model), strict=False)
-    # HF keeps a causal-mask buffer ("attn.bias"/"masked_bias") in some versions; nothing else
-    # may be missing.
-    missing = [k for k in missing if not k.endswith(("attn.bias", "attn.masked_bias"))]
-    if missing or unexpected:
-        raise RuntimeError(f"export mismatch: missing {missing}, unexpected {unexpected}")
-    out_dir = Path(out_dir)
-    hf.save_pretrained(out_dir)
+    out_dir = hf.save_hf(model, out_dir, eod_id=ckpt["run"]["eod_id"])
     (out_dir / "tokenizer.model").write_bytes((Path(run_dir) / "tokenizer.model").read_bytes())
     return out_dir

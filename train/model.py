@@ -1,19 +1,25 @@
-"""GPT-2 in one file: the model, its parameter groups, its FLOP count and sampling.
+"""GPT-2 (and GPT-1) in one file: the model, its parameter groups, its FLOP count and sampling.
 
 In:  a `GPTConfig` and token ids of shape (B, T).
-Out: logits (B, T, vocab) and, given targets, the mean cross-entropy in nats per token.
+Out: given targets, logits (B, T, vocab) and the cross-entropy in nats per token; without
+     targets (sampling), the logits of the last position only, (B, 1, vocab), as in nanoGPT:
+     the output layer is the largest matmul of a small model, and sampling needs one row.
 
 The architecture is GPT-2 (Radford et al. 2019, section 2.3): GPT-1's decoder with LayerNorm
 moved to the input of each sub-block (pre-LN) plus a final LayerNorm, learned position
 embeddings, a 4x GELU MLP (tanh approximation, as GPT-2 used it), input and output embeddings
 tied (Press & Wolf 2017), and residual projections initialised with std 0.02 / sqrt(2 * n_layer)
-"to account for the accumulation on the residual path". Shaped after nanoGPT's `model.py`.
+"to account for the accumulation on the residual path". `norm="post"` is GPT-1 (Radford et al.
+2018): LayerNorm after each residual addition, no final LayerNorm, every weight N(0, 0.02) -- the
+three changes section 2.3 lists are undone together, so GPT-1 -> GPT-2 is one ablation switch.
+Shaped after nanoGPT's `model.py`.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn as nn
@@ -29,6 +35,7 @@ class GPTConfig:
     n_embd: int = 128
     dropout: float = 0.0
     bias: bool = True
+    norm: Literal["pre", "post"] = "pre"  # GPT-2's pre-LN, or GPT-1's post-LN
 
 
 class CausalSelfAttention(nn.Module):
@@ -69,36 +76,42 @@ class MLP(nn.Module):
 class Block(nn.Module):
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
+        if config.norm not in ("pre", "post"):
+            raise ValueError(f"norm must be 'pre' or 'post', not {config.norm!r}")
+        self.pre_ln = config.norm == "pre"
         self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
         self.attn = CausalSelfAttention(config)
         self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
         self.mlp = MLP(config)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x))  # pre-LN: normalise the input of each sub-block
-        x = x + self.mlp(self.ln_2(x))
-        return x
+        if self.pre_ln:  # GPT-2: normalise the input of each sub-block
+            x = x + self.attn(self.ln_1(x))
+            return x + self.mlp(self.ln_2(x))
+        x = self.ln_1(x + self.attn(x))  # GPT-1 (as in Vaswani et al. 2017): normalise the sum
+        return self.ln_2(x + self.mlp(x))
 
 
 class GPT(nn.Module):
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
         self.config = config
-        self.transformer = nn.ModuleDict(
-            dict(
-                wte=nn.Embedding(config.vocab_size, config.n_embd),
-                wpe=nn.Embedding(config.block_size, config.n_embd),
-                drop=nn.Dropout(config.dropout),
-                h=nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
-                ln_f=nn.LayerNorm(config.n_embd, bias=config.bias),
-            )
+        modules = dict(
+            wte=nn.Embedding(config.vocab_size, config.n_embd),
+            wpe=nn.Embedding(config.block_size, config.n_embd),
+            drop=nn.Dropout(config.dropout),
+            h=nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
         )
+        if config.norm == "pre":  # GPT-2 added it; in post-LN the last block ends normalised
+            modules["ln_f"] = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.transformer = nn.ModuleDict(modules)
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         self.transformer.wte.weight = self.lm_head.weight  # tied input/output embeddings
         self.apply(self._init_weights)
-        for name, p in self.named_parameters():
-            if name.endswith("c_proj.weight"):  # GPT-2's scaled init of residual projections
-                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+        if config.norm == "pre":  # GPT-2's scaled init of residual projections
+            for name, p in self.named_parameters():
+                if name.endswith("c_proj.weight"):
+                    nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -126,13 +139,14 @@ class GPT(nn.Module):
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))
         for block in self.transformer.h:
             x = block(x)
-        x = self.transformer.ln_f(x)  # (B, T, C)
+        if "ln_f" in self.transformer:
+            x = self.transformer.ln_f(x)  # (B, T, C)
+        if targets is None:  # sampling: only the next token's distribution is wanted
+            return self.lm_head(x[:, [-1], :]), None  # (B, 1, vocab)
         logits = self.lm_head(x)  # (B, T, vocab)
-        loss = None
-        if targets is not None:
-            loss = F.cross_entropy(
-                logits.float().view(-1, logits.size(-1)), targets.reshape(-1), reduction=reduction
-            )
+        loss = F.cross_entropy(
+            logits.float().view(-1, logits.size(-1)), targets.reshape(-1), reduction=reduction
+        )
         return logits, loss
 
     def param_groups(self, weight_decay: float) -> list[dict]:
