@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from webtext.clean.config import CleanConfig
 from webtext.clean.fixture import token_prf, world_responses, write_build
-from webtext.clean.stage import clean_build
+from webtext.clean.stage import run as clean_run
 from webtext.world.html import BOILERPLATE_MARKERS
 from webtext.world.spec import World
 
@@ -48,7 +48,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         layout = write_build(Path(tmp), world_responses(world), n_shards=2)
         start = time.perf_counter()
-        clean_build(layout, config, workers=args.workers)
+        clean_run(layout, config, workers=args.workers)
         elapsed = time.perf_counter() - start
         rows = [r for path in sorted(layout.docs_dir.glob("*.parquet"))
                 for r in pq.read_table(path, columns=["url", "text"]).to_pylist()]

@@ -6,7 +6,7 @@ urls.parquet. Then, interleaved --repeats times (the machine is shared, so its s
 the best run of each is reported):
   1. baseline: `trafilatura.extract(body, url, **same options)` over the bodies held in
      memory, in a fresh process (clean/extract.py extract_baseline: the stage's options);
-  2. the stage, 1 worker process: `clean_build` (read WARC, sniff, decode, extract, language
+  2. the stage, 1 worker process: the stage's `run` (read WARC, sniff, decode, extract, language
      ID, every quality signal, write Parquet + markers + stats);
   3. the stage, 2 worker processes;
   4. the machine's own scaling, for reference: the baseline in 2 processes at once, half the
@@ -38,7 +38,7 @@ from pathlib import Path
 from webtext.clean.config import CleanConfig
 from webtext.clean.extract import extract_baseline
 from webtext.clean.fixture import FETCHED_AT, Response, write_build
-from webtext.clean.stage import clean_build
+from webtext.clean.stage import run as clean_run
 from webtext.world.spec import World, page_response
 
 
@@ -99,7 +99,7 @@ def stage(root: Path, config: CleanConfig, workers: int) -> tuple[float, float]:
     layout = BuildLayout(root)
     shutil.rmtree(layout.docs_dir, ignore_errors=True)
     start, cpu = time.perf_counter(), time.process_time()
-    stats = clean_build(layout, config, workers=workers)
+    stats = clean_run(layout, config, workers=workers)
     wall, own_cpu = time.perf_counter() - start, time.process_time() - cpu
     assert stats["complete"], stats
     return wall, own_cpu + stats["last_run"]["worker_cpu_seconds"]
@@ -123,7 +123,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         warm = write_build(Path(tmp) / "warm", responses[:1])
         start = time.perf_counter()
-        clean_build(warm, config, workers=1)
+        clean_run(warm, config, workers=1)
         server_start = time.perf_counter() - start
         root = Path(tmp) / "build"
         write_build(root, responses, n_shards=args.shards)

@@ -1,11 +1,12 @@
 """Benchmark of the dedup stage: signatures, LSH insert/query, memory per document.
 
-Run:  /work/venv/bin/python benchmarks/dedup_bench.py [--docs 100000] [--plain-docs 2000]
+Run:  .venv/bin/python benchmarks/dedup_bench.py [--docs 100000] [--plain-docs 2000]
       [--single-docs 10000] [--workers 2] [--dask]
+      [--stage-docs 200000 1000000] [--shard-docs 10000] [--workdir DIR]
 
-One run, one corpus: --docs synthetic documents of ~4 KB (words drawn with the word
+Sections 1-4 use one corpus of --docs synthetic documents of ~4 KB (words drawn with the word
 frequencies of the fixture world's English prose, 10% of them lightly edited copies of
-others). It prints, measured in the same run:
+others; --docs 0 skips them). It prints, measured in the same run:
   1. signatures/s of the plain datasketch loop (`m = MinHash(num_perm=128); for s in
      shingles: m.update(s)`) on the first --plain-docs documents (it is ~100x slower, so it
      does not run on all of them), of datasketch's `MinHash.bulk` on the same documents, and
@@ -16,15 +17,28 @@ others). It prints, measured in the same run:
   3. peak memory per document of the in-memory path (signatures + MinHashLSH + clustering),
      measured as peak RSS in a fresh process, and the largest corpus one 24 GB machine can
      deduplicate in memory at that rate;
-  4. with --dask, the same clustering by the sharded band join on a 2-worker LocalCluster.
+  4. with --dask, the same clustering by the sharded band join on a 2-worker LocalCluster;
+  5. with --stage-docs, the whole dedup stage, all in: for each size N, a build whose docs/
+     holds N such documents as Parquet shards of --shard-docs rows (the docs contract's
+     columns; no done markers, which the stage does not need), deduplicated by
+     `dedup_build(layout, DedupConfig(backend="numpy"))` (every other setting the default) in
+     a fresh Python process. Its peak memory is the sum of the VmHWM of that process and of
+     every process it starts (signature workers, multiprocessing's resource tracker), per
+     document; two or more sizes split it into a fixed part and a per-document slope (least
+     squares), which give the largest corpus one 24 GB machine can deduplicate.
 No timing is asserted: the machine is shared, so compare the ratios within one run.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import json
 import multiprocessing
 import os
+import queue
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -39,17 +53,22 @@ from webtext.dedup.shingles import normalize_words, shingles
 GB = 1024**3
 
 
-def make_corpus(n: int, seed: int = 0, doc_chars: int = 4000) -> list[str]:
-    """n documents of about doc_chars characters; 10% are edited copies of earlier ones."""
+@functools.cache
+def _vocab() -> tuple[np.ndarray, np.ndarray]:
+    """The words of the fixture world's English prose and their frequencies."""
     from webtext.world.text import prose_paragraphs
 
     counts: dict[str, int] = {}
     for p in prose_paragraphs():
         for w in p.split():
             counts[w] = counts.get(w, 0) + 1
-    vocab = np.array(list(counts), dtype=object)
     prob = np.array(list(counts.values()), dtype=float)
-    prob /= prob.sum()
+    return np.array(list(counts), dtype=object), prob / prob.sum()
+
+
+def make_corpus(n: int, seed: int = 0, doc_chars: int = 4000) -> list[str]:
+    """n documents of about doc_chars characters; 10% are edited copies of earlier ones."""
+    vocab, prob = _vocab()
     rng = np.random.default_rng(seed)
     mean_len = float(np.dot(prob, [len(w) + 1 for w in vocab]))
     n_words = int(doc_chars / mean_len)
@@ -117,14 +136,28 @@ def _rss() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def _memory_of(pid: int | str = "self") -> tuple[int, int] | None:
+    """(VmHWM, VmRSS) of a process in bytes, None once it has exited. VmHWM, not getrusage's
+    ru_maxrss: that one survives exec, so a spawned child would report its parent's peak."""
+    found: dict[str, int] = {}
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(("VmHWM:", "VmRSS:")):
+                    found[line[:5]] = int(line.split()[1]) * 1024
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    if "VmHWM" not in found:  # a zombie: its memory is already gone
+        return None
+    return found["VmHWM"], found["VmRSS"]
+
+
 def _peak_rss() -> int:
-    """This process's RSS high-water mark (VmHWM). Not getrusage's ru_maxrss: that one
-    survives exec, so a spawned child would report its parent's peak."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
+    """This process's RSS high-water mark (VmHWM)."""
+    mem = _memory_of()
+    if mem is None:
+        raise RuntimeError("no VmHWM in /proc/self/status")
+    return mem[0]
 
 
 def _memory_probe(npy: str, bands: int, rows: int, how: str,
@@ -158,7 +191,14 @@ def probe(npy: str, bands: int, rows: int, how: str) -> dict:
     q = ctx.Queue()
     p = ctx.Process(target=_memory_probe, args=(npy, bands, rows, how, q))
     p.start()
-    result = q.get()
+    while True:  # a probe that dies (an import error, the OOM killer) must not hang the run
+        try:
+            result = q.get(timeout=5)
+            break
+        except queue.Empty:
+            if not p.is_alive():
+                raise SystemExit(f"memory probe ({how}) died with exit code {p.exitcode}"
+                                 ) from None
     p.join()
     return result
 
@@ -170,8 +210,33 @@ def main() -> int:
     ap.add_argument("--single-docs", type=int, default=10_000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--dask", action="store_true", help="also time the Dask band join")
+    ap.add_argument("--stage-docs", type=int, nargs="*", default=[],
+                    help="measure the whole dedup stage at these corpus sizes (section 5)")
+    ap.add_argument("--shard-docs", type=int, default=10_000, help="rows per docs shard")
+    ap.add_argument("--workdir", type=Path,
+                    help="where section 5 writes its builds (kept, and its docs shards reused "
+                         "by the next run); default: a temporary folder")
+    ap.add_argument("--stage-child", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.stage_child:
+        _stage_child(args.stage_child)
+        return 0
+    if any(n <= 0 or n % args.shard_docs for n in args.stage_docs):
+        ap.error(f"--stage-docs: each size must be a positive multiple of --shard-docs "
+                 f"({args.shard_docs:,})")
+    if args.docs > 0:
+        run_sections(args)
+    if args.stage_docs:
+        if args.workdir:
+            run_stage(args.stage_docs, args.shard_docs, args.workdir)
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                run_stage(args.stage_docs, args.shard_docs, Path(tmp))
+    return 0
 
+
+def run_sections(args: argparse.Namespace) -> None:
+    """Sections 1-4 on one corpus of args.docs documents."""
     t0 = time.perf_counter()
     texts = make_corpus(args.docs)
     mean_chars = sum(len(t) for t in texts) / len(texts)
@@ -226,7 +291,6 @@ def main() -> int:
 
         if args.dask:
             run_dask(npy, sigs, bands, rows)
-    return 0
 
 
 def run_dask(npy: str, sigs: np.ndarray, bands: int, rows: int) -> None:
@@ -258,6 +322,178 @@ def run_dask(npy: str, sigs: np.ndarray, bands: int, rows: int) -> None:
             dt = time.perf_counter() - t0
         print(f"\n4. Dask band join (LocalCluster, 2 worker processes, 8 shards, "
               f"16 partitions): {n / dt:,.0f} docs/s -> {len(np.unique(labels)):,} clusters")
+
+
+def write_docs_shards(docs_dir: Path, n_docs: int, shard_docs: int) -> list[Path]:
+    """docs/ Parquet shards (the docs contract's schema) holding n_docs synthetic documents,
+    generated one shard at a time so that no more than one shard of text is in memory; shards
+    already there are kept (they depend only on their index and shard_docs)."""
+    import pyarrow as pa
+
+    from webtext.clean.docs import DOCS_SCHEMA, ROW_GROUP_ROWS
+    from webtext.io import write_parquet
+    from webtext.records import doc_id
+
+    paths = []
+    for shard, start in enumerate(range(0, n_docs, shard_docs)):
+        path = docs_dir / f"{shard:05d}.parquet"
+        paths.append(path)
+        if path.exists():
+            continue
+        # copies are drawn within the shard: the join is global, so where they sit does not
+        # change the memory, and a shard stays a function of its index alone
+        texts = make_corpus(shard_docs, seed=shard)
+        ids = range(start, start + shard_docs)
+        urls = [f"https://site{i % 997}.example/post/{i}" for i in ids]
+        karma = np.random.default_rng(shard).integers(3, 500, shard_docs)
+        columns = {
+            "doc_id": [doc_id(u) for u in urls], "url": urls, "final_url": urls,
+            "domain": [f"site{i % 997}.example" for i in ids], "karma": karma,
+            "karma_sum": karma, "text": texts, "n_chars": [len(t) for t in texts],
+            "n_words": [t.count(" ") + 1 for t in texts], "lang": ["en"] * shard_docs,
+            "lang_score": np.full(shard_docs, 0.99), "reasons": [[]] * shard_docs,
+        }
+        table = pa.table({f.name: pa.array(columns[f.name], f.type) if f.name in columns
+                          else pa.nulls(shard_docs, f.type) for f in DOCS_SCHEMA},
+                         schema=DOCS_SCHEMA)
+        write_parquet(path, table, row_group_size=ROW_GROUP_ROWS)
+    return paths
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                out += [int(c) for c in f.read().split()]
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return out
+
+
+def _role(pid: int, root: int) -> str:
+    if pid == root:
+        return "stage"
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+    except (FileNotFoundError, ProcessLookupError):
+        return "other"
+    return ("resource tracker" if "resource_tracker" in cmd
+            else "worker" if "spawn_main" in cmd else "other")
+
+
+class TreeMemory:
+    """The VmHWM of a process and of every process below it, polled.
+
+    A process's VmHWM only grows, so the last value read before it exits is its peak up to
+    that poll; the stage keeps its worker pool until it returns, so the workers' peaks (one
+    docs shard each) are read long before they exit. `rss_peak` is the largest sum of VmRSS
+    seen at one poll: the memory actually held at the same time (the sum of VmHWM, whose
+    peaks fall in different phases, bounds it from above)."""
+
+    def __init__(self, root: int):
+        self.root = root
+        self.hwm: dict[int, int] = {}
+        self.role: dict[int, str] = {}
+        self.rss_peak = 0
+
+    def poll(self) -> None:
+        todo, rss = [self.root], 0
+        while todo:
+            pid = todo.pop()
+            todo += _children(pid)
+            mem = _memory_of(pid)
+            if mem is None:
+                continue
+            self.hwm[pid] = max(self.hwm.get(pid, 0), mem[0])
+            if self.role.get(pid, "other") == "other":  # a fresh child shows its
+                self.role[pid] = _role(pid, self.root)  # parent's cmdline until exec
+            rss += mem[1]
+        self.rss_peak = max(self.rss_peak, rss)
+
+    def by_role(self) -> dict[str, tuple[int, int]]:
+        """role -> (number of processes, sum of their VmHWM)."""
+        out: dict[str, tuple[int, int]] = {}
+        for pid, peak in self.hwm.items():
+            k, b = out.get(self.role[pid], (0, 0))
+            out[self.role[pid]] = (k + 1, b + peak)
+        return out
+
+
+def _stage_child(root: str) -> None:
+    """--stage-child: dedup the build at `root` with the numpy band join and every other
+    setting the default; print its stats and this process's VmHWM as one JSON line."""
+    from webtext.dedup.config import DedupConfig
+    from webtext.dedup.stage import dedup_build
+    from webtext.layout import BuildLayout
+
+    stats = dedup_build(BuildLayout(Path(root)), DedupConfig(backend="numpy"))
+    keep = ("docs", "kept", "dup_exact", "dup_near", "candidate_pairs_verified", "timings")
+    print(json.dumps({"peak_bytes": _peak_rss(), **{k: stats[k] for k in keep}}), flush=True)
+
+
+def stage_memory(pool: Path, root: Path, n_docs: int, shard_docs: int,
+                 interval: float = 0.05) -> dict:
+    """Peak memory, all in, of the dedup stage on a fresh build of n_docs documents (its
+    docs/ hard-links the first shards of `pool`), run in a fresh Python process."""
+    shutil.rmtree(root, ignore_errors=True)
+    (root / "docs").mkdir(parents=True)
+    for src in write_docs_shards(pool, n_docs, shard_docs):
+        os.link(src, root / "docs" / src.name)
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, __file__, "--stage-child", str(root)],
+                            stdout=subprocess.PIPE, text=True)
+    tree = TreeMemory(proc.pid)
+    while proc.poll() is None:
+        tree.poll()
+        time.sleep(interval)
+    out = proc.stdout.read() if proc.stdout else ""
+    if proc.returncode != 0:
+        raise SystemExit(f"dedup stage on {n_docs:,} docs failed (exit {proc.returncode})")
+    result = json.loads(out.strip().splitlines()[-1])
+    # the child's own final VmHWM is exact; the polls may have missed its last moments
+    tree.hwm[proc.pid] = max(tree.hwm.get(proc.pid, 0), result["peak_bytes"])
+    tree.role[proc.pid] = "stage"
+    return {**result, "n": n_docs, "wall_s": time.perf_counter() - t0,
+            "roles": tree.by_role(), "total_bytes": sum(tree.hwm.values()),
+            "rss_peak": tree.rss_peak}
+
+
+def run_stage(sizes: list[int], shard_docs: int, workdir: Path) -> None:
+    usable = 24 * GB * 0.8  # as in 3.: a fifth of the machine left to the OS and the rest
+    pool = workdir / f"docs-{shard_docs}"
+    pool.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    write_docs_shards(pool, max(sizes), shard_docs)
+    print(f"\n5. dedup stage, all in: dedup_build(layout, DedupConfig(backend=\"numpy\")) in a "
+          f"fresh process, docs shards of {shard_docs:,} rows (written in "
+          f"{time.perf_counter() - t0:,.0f}s); peak = sum of the VmHWM of the stage process "
+          f"and of every process it starts")
+    runs = []
+    for n in sorted(sizes):
+        # each size in a data root of its own: sibling builds would be earlier snapshots
+        r = stage_memory(pool, workdir / f"n{n}" / "build", n, shard_docs)
+        runs.append(r)
+        parts = ", ".join(f"{role} {b / 2**20:,.0f} MiB" + (f" ({k} processes)" if k > 1 else "")
+                          for role, (k, b) in sorted(r["roles"].items()))
+        t = r["timings"]
+        print(f"   {n:>10,} docs: {r['total_bytes'] / 2**20:>8,.0f} MiB = "
+              f"{r['total_bytes'] / n:>6,.0f} B/doc all in [{parts}]; simultaneous RSS peak "
+              f"{r['rss_peak'] / 2**20:,.0f} MiB ({r['rss_peak'] / n:,.0f} B/doc)")
+        print(f"   {'':>10}       {r['kept']:,} kept, {r['dup_exact']:,} exact + "
+              f"{r['dup_near']:,} near duplicates, {r['candidate_pairs_verified']:,} "
+              f"candidate pairs; signatures {t['signatures_s']:,.0f}s, clusters "
+              f"{t['cluster_s']:,.0f}s, threshold report {t['threshold_report_s']:,.0f}s, "
+              f"stage {t['total_s']:,.0f}s, load avg {os.getloadavg()[0]:.1f}")
+    if len(runs) < 2:
+        print("   (give two sizes or more to separate the fixed part from the per-document "
+              "slope)")
+        return
+    for name, key in (("sum of VmHWM", "total_bytes"), ("simultaneous RSS", "rss_peak")):
+        slope, fixed = np.polyfit([r["n"] for r in runs], [r[key] for r in runs], 1)
+        print(f"   fit ({name}): {fixed / 2**20:,.0f} MiB fixed + {slope:,.0f} B/doc -> one "
+              f"24 GB machine (80% usable): ~{(usable - fixed) / slope / 1e6:,.1f} M docs")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 Generates a build of documents in a temporary directory (text of the Python standard library's
 sources and docs, repeated with seeded variations), trains a tokenizer once, then, in the same
 run and on the same documents, times alternately:
-  - stage:    `tokenize_build` reusing that tokenizer (select the recipe, read docs/*.parquet,
+  - stage:    the stage's `run` reusing that tokenizer (select the recipe, read docs/*.parquet,
               encode, write zstd Parquet shards, checksums, manifest, stats);
   - baseline: `SentencePieceProcessor.encode(texts, num_threads=N)` on the same texts already
               in memory (no reading, no writing).
@@ -33,7 +33,8 @@ from webtext.io import read_json
 from webtext.layout import BuildLayout
 from webtext.records import doc_id
 from webtext.tokenize.recipes import done_marker, select_docs
-from webtext.tokenize.stage import get_recipe, read_texts, tokenize_build
+from webtext.tokenize.stage import get_recipe, read_texts
+from webtext.tokenize.stage import run as tokenize_run
 
 
 def source_texts() -> list[str]:
@@ -113,13 +114,13 @@ def main() -> int:
                                     f"tokenize.encode_threads={args.threads}",
                                     "tokenize.train_sample_chars=5000000"])
         t0 = time.perf_counter()
-        trained = tokenize_build(layout, config, "raw")
+        trained = Path(tokenize_run(layout, config.tokenize, recipe="raw")["dir"])
         t_train_stage = time.perf_counter() - t0
         model_path = tmp / "tokenizer.model"
         shutil.copy(trained / "tokenizer.model", model_path)
 
         # The same texts in memory for the baseline (read outside the timing).
-        selection = select_docs(layout, get_recipe(config, "raw"))
+        selection = select_docs(layout, get_recipe(config.recipes, "raw"))
         texts = [t for _, batch, _ in read_texts(
             layout, list(zip(selection.rows, selection.doc_ids, strict=True))) for t in batch]
         sp = spm.SentencePieceProcessor(model_file=str(model_path))
@@ -137,7 +138,8 @@ def main() -> int:
                 if p != trained:
                     shutil.rmtree(p)
             w0, c0 = time.perf_counter(), time.process_time()
-            out = tokenize_build(layout, config, "raw", tokenizer_path=model_path)
+            out = Path(tokenize_run(layout, config.tokenize, recipe="raw",
+                                    tokenizer_path=model_path)["dir"])
             stage = (time.perf_counter() - w0, time.process_time() - c0)
             m = read_json(out / "manifest.json")
             stage_tokens = m["splits"]["train"]["tokens"] + m["splits"]["val"]["tokens"]

@@ -6,7 +6,7 @@ class swapped, nothing else). Target: shards >= 0.9x random (the data path costs
 MFU is reported against a measured fp32 matmul peak of this machine. Runs alternate (A B A B)
 so that load from other processes on a shared machine hits both sides alike; medians are quoted.
 
-    /work/venv/bin/python benchmarks/train_throughput.py [--steps 12] [--repeats 2]
+    .venv/bin/python benchmarks/train_throughput.py [--steps 12] [--repeats 2]
         [--model tiny] [--autocast auto] [--no-compare-dtypes]
 """
 

@@ -20,13 +20,14 @@ from webtext.errors import UsageError
 def add_arguments_clean(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("build_dir", type=Path, help="build directory (with fetch.parquet)")
     parser.add_argument("--workers", type=int, default=None,
-                        help="worker processes (default: clean.workers)")
+                        help="worker processes; shorthand for --set clean.workers=N "
+                        "(default: clean.workers)")
 
 
 def run_clean(args: argparse.Namespace, config) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    from webtext.clean.stage import clean_build
+    from webtext.clean import stage
     from webtext.config import write_resolved
     from webtext.layout import BuildLayout, resume_note
 
@@ -35,13 +36,14 @@ def run_clean(args: argparse.Namespace, config) -> int:
         raise UsageError(f"build directory not found: {layout.root}")
     if args.workers is not None and args.workers < 1:
         raise UsageError("--workers must be at least 1")
+    if args.workers is not None:  # the resolved config written beside the output says so
+        config.clean = config.clean.model_copy(update={"workers": args.workers})
     write_resolved(config, layout.config("clean"))
     with Progress("[progress.description]{task.description}", BarColumn(),
                   MofNCompleteColumn(), TimeRemainingColumn(), transient=True) as progress:
         task = progress.add_task("clean", total=None)
-        stats = clean_build(layout, config.clean, workers=args.workers,
-                            on_progress=lambda done, total: progress.update(
-                                task, completed=done, total=total))
+        stats = stage.run(layout, config.clean, lambda p: progress.update(
+            task, completed=p.done, total=p.total))
     top = ", ".join(f"{code} {n}" for code, n in list(stats["reasons"].items())[:5])
     print(f"clean: {stats['docs']} documents from {stats['fetched']} fetched pages in "
           f"{len(stats['shards'])} shards; {stats['passed']} pass every rule"
@@ -63,32 +65,32 @@ def add_arguments_inspect(parser: argparse.ArgumentParser) -> None:
 
 
 def run_inspect(args: argparse.Namespace, config) -> int:
-    from webtext.clean import report
+    from webtext.clean import inspect
     from webtext.clean.reasons import Reason
     from webtext.layout import BuildLayout
 
     layout = BuildLayout(args.build_dir)
-    if not report.shard_files(layout.docs_dir):
+    if not inspect.shard_files(layout.docs_dir):
         raise UsageError(f"no finished docs/ shards in {layout.root}: run `webtext clean` first")
     if args.reason is None:
-        total, counts = report.reason_counts(layout.docs_dir)
+        total, counts = inspect.reason_counts(layout.docs_dir)
         print(f"{total} documents; failing each rule:")
         for code in Reason:
             if counts[code]:
                 print(f"  {code:<28} {counts[code]:>8}  ({counts[code] / total:.1%})")
-        dedup = report.dedup_counts(layout.dedup)
+        dedup = inspect.dedup_counts(layout.dedup)
         if dedup:
             # every document, where the stats funnel counts those passing the rules only
             print(f"in {layout.dedup.name} (documents passing the rules or not):")
             for code, n in dedup.items():
                 print(f"  {code:<28} {n:>8}  ({n / total:.1%})")
         return 0
-    code = report.lookup_code(args.reason)
+    code = inspect.lookup_code(args.reason)
     if isinstance(code, Reason):
-        rows = report.sample(layout.docs_dir, code, args.n)
-        text = report.format_sample(rows, code, config.clean) if rows else ""
+        rows = inspect.sample(layout.docs_dir, code, args.n)
+        text = inspect.format_sample(rows, code, config.clean) if rows else ""
     else:
-        rows = report.sample_dedup(layout.docs_dir, layout.dedup, code, args.n)
-        text = report.format_dedup(rows, code) if rows else ""
+        rows = inspect.sample_dedup(layout.docs_dir, layout.dedup, code, args.n)
+        text = inspect.format_dedup(rows, code) if rows else ""
     print(text or f"no document has {code}")
     return 0

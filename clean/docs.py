@@ -8,10 +8,11 @@ Out: rows of `DOCS_SCHEMA`; `write_shard()` writes one shard atomically, then it
      finished shards. The markers sit in a "." folder so that docs/ opens as a dataset with
      pyarrow, pandas and `datasets` (webtext.layout.shard_marker).
 
-Columns (contract in /work/briefs/contracts.md; columns may be added, never renamed): doc_id,
-url, final_url, domain, karma, karma_sum, title, date, text, n_chars, n_words, lang,
-lang_score, encoding, charset_source, decode_errors, error, warc_file, warc_offset, one column
-per quality signal (clean/quality.py SIGNALS, null when there is no text), reasons.
+Columns: `webtext.records.DOCS_SCHEMA` (docs/design.md, "Data contracts"; columns may be added,
+never renamed): doc_id, url, final_url, domain, karma, karma_sum, title, date, text, n_chars,
+n_words, lang, lang_score, encoding, charset_source, decode_errors, error, warc_file,
+warc_offset, one column per quality signal (`SIGNAL_COLUMNS`, null when there is no text),
+reasons.
 """
 
 from __future__ import annotations
@@ -25,37 +26,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from webtext.clean.page import CleanedPage
-from webtext.clean.quality import SIGNALS
 from webtext.io import atomic_path, read_json, write_json
 from webtext.layout import legacy_shard_marker, shard_marker
-from webtext.records import doc_id
+from webtext.records import DOCS_SCHEMA, SIGNAL_COLUMNS, doc_id
+from webtext.records import DocsColumn as D
 
-DOCS_SCHEMA = pa.schema(
-    [
-        ("doc_id", pa.string()),
-        ("url", pa.string()),
-        ("final_url", pa.string()),
-        ("domain", pa.string()),
-        ("karma", pa.int64()),
-        ("karma_sum", pa.int64()),
-        ("title", pa.string()),
-        ("date", pa.string()),
-        ("text", pa.string()),
-        ("n_chars", pa.int64()),
-        ("n_words", pa.int64()),
-        ("lang", pa.string()),
-        ("lang_score", pa.float64()),
-        ("encoding", pa.string()),
-        ("charset_source", pa.string()),
-        ("decode_errors", pa.int64()),
-        ("error", pa.string()),
-        ("warc_file", pa.string()),
-        ("warc_offset", pa.int64()),
-        *((name, pa.int64() if kind == "int64" else pa.float64())
-          for name, kind in SIGNALS.items()),
-        ("reasons", pa.list_(pa.string())),
-    ]
-)
 ROW_GROUP_ROWS = 2000  # a reader can stream a shard without holding all of its text
 
 
@@ -76,29 +51,29 @@ class PageRef:
 
 def to_row(ref: PageRef, page: CleanedPage) -> dict[str, Any]:
     row: dict[str, Any] = {
-        "doc_id": doc_id(ref.url),
-        "url": ref.url,
-        "final_url": ref.final_url,
-        "domain": ref.domain,
-        "karma": ref.karma,
-        "karma_sum": ref.karma_sum,
-        "title": page.title,
-        "date": page.date,
-        "text": page.text,
-        "n_chars": len(page.text),
-        "n_words": page.n_words,
-        "lang": page.lang,
-        "lang_score": page.lang_score,
-        "encoding": page.encoding,
-        "charset_source": page.charset_source,
-        "decode_errors": page.decode_errors,
-        "error": page.error,
-        "warc_file": ref.warc_file,
-        "warc_offset": ref.warc_offset,
-        "reasons": page.reasons,
+        D.DOC_ID: doc_id(ref.url),
+        D.URL: ref.url,
+        D.FINAL_URL: ref.final_url,
+        D.DOMAIN: ref.domain,
+        D.KARMA: ref.karma,
+        D.KARMA_SUM: ref.karma_sum,
+        D.TITLE: page.title,
+        D.DATE: page.date,
+        D.TEXT: page.text,
+        D.N_CHARS: len(page.text),
+        D.N_WORDS: page.n_words,
+        D.LANG: page.lang,
+        D.LANG_SCORE: page.lang_score,
+        D.ENCODING: page.encoding,
+        D.CHARSET_SOURCE: page.charset_source,
+        D.DECODE_ERRORS: page.decode_errors,
+        D.ERROR: page.error,
+        D.WARC_FILE: ref.warc_file,
+        D.WARC_OFFSET: ref.warc_offset,
+        D.REASONS: page.reasons,
     }
     signals = page.signals or {}
-    for name in SIGNALS:
+    for name in SIGNAL_COLUMNS:
         row[name] = signals.get(name)
     return row
 

@@ -65,9 +65,12 @@ def png_bytes() -> bytes:
 
 
 def world_responses(world: World) -> list[Response]:
-    """Every page of the world that a crawler fetches with a body: content pages + lying_type."""
+    """Every page of the world that a crawler fetches live with a body: content pages +
+    lying_type (rotted pages answer only from the archives)."""
     out = []
     for page in world.pages:
+        if page.kind == "rotted":
+            continue
         if page.paragraphs:
             status, headers, body = page_response(page)
             out.append(Response(page.url, status, headers, body, page.kind))

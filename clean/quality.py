@@ -3,7 +3,7 @@
 In:  a document's text (one paragraph per line, as trafilatura writes it) and a `CleanConfig`.
 Out: `measure()` -> a dict of signals, one float/int column each in docs/*.parquet;
      `judge()` -> every `Reason` whose rule the signals fail. Nothing is removed here
-     (annotate, then select: DESIGN.md principle 1); a recipe chooses which codes to apply.
+     (annotate, then select: docs/design.md, "Principles" 1); a recipe chooses which codes to apply.
 
 Rules implemented (definitions follow the reference code where the paper is silent):
 - Gopher quality, Rae et al. 2021 appendix A.1.1: word count, mean word length, hash and
@@ -46,6 +46,7 @@ import numpy as np
 
 from webtext.clean.config import CleanConfig
 from webtext.clean.reasons import Reason
+from webtext.records import SIGNAL_COLUMNS
 
 _PUNCT = string.punctuation + "“”‘’«»„…—–·•"
 _ALPHA = re.compile(r"[^\W\d_]")  # a letter in any script
@@ -70,37 +71,14 @@ _C4_POLICY = (
 _SENTENCE_END = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s|$)")
 _FINEWEB_STOP_CHARS = (".", "'", '"', "!", "?")
 
-# Every signal column, in the order written to Parquet, with its Arrow type name.
-SIGNALS: dict[str, str] = {
-    "n_lines": "int64",
-    "gopher_mean_word_length": "float64",
-    "gopher_hash_ratio": "float64",
-    "gopher_ellipsis_ratio": "float64",
-    "gopher_bullet_lines_frac": "float64",
-    "gopher_ellipsis_lines_frac": "float64",
-    "gopher_alpha_words_frac": "float64",
-    "gopher_stop_words": "int64",
-    "gopher_dup_line_frac": "float64",
-    "gopher_dup_para_frac": "float64",
-    "gopher_dup_line_char_frac": "float64",
-    "gopher_dup_para_char_frac": "float64",
-    **{f"gopher_top_{n}gram_char_frac": "float64" for n in TOP_NGRAMS},
-    **{f"gopher_dup_{n}gram_char_frac": "float64" for n in DUP_NGRAMS},
-    "c4_long_word_lines": "int64",
-    "c4_no_punct_lines": "int64",
-    "c4_short_lines": "int64",
-    "c4_javascript_lines": "int64",
-    "c4_policy_lines": "int64",
-    "c4_kept_lines": "int64",
-    "c4_sentences": "int64",
-    "c4_lorem_ipsum": "int64",
-    "c4_curly_bracket": "int64",
-    "fineweb_line_punct_frac": "float64",
-    "fineweb_short_line_frac": "float64",
-    "fineweb_dup_line_char_frac": "float64",
-    "fineweb_newline_word_ratio": "float64",
-    "replaced_char_frac": "float64",  # U+FFFD per character (decode_error)
-}
+# Every signal column, in the order written to Parquet, with its Arrow type: the docs contract
+# (webtext.records.SIGNAL_COLUMNS). `measure()` fills each of them; the n-gram signals are named
+# by the sizes above, so the contract must name one column per size.
+SIGNALS = SIGNAL_COLUMNS
+_NGRAM_SIGNALS = ([f"gopher_top_{n}gram_char_frac" for n in TOP_NGRAMS]
+                  + [f"gopher_dup_{n}gram_char_frac" for n in DUP_NGRAMS])
+if _missing := [name for name in _NGRAM_SIGNALS if name not in SIGNALS]:
+    raise ImportError(f"webtext.records.SIGNAL_COLUMNS lacks {', '.join(_missing)}")
 
 
 def words_of(text: str) -> list[str]:

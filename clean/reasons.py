@@ -1,4 +1,5 @@
-"""The closed set of reason codes a document of docs/*.parquet can carry (STYLE.md, rule 3).
+"""The closed set of reason codes a document of docs/*.parquet can carry (docs/design.md,
+"Conventions" 3).
 
 In:  nothing (plain definitions).
 Out: `Reason`, a StrEnum. A row's `reasons` column lists every code it fails; an empty list

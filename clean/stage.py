@@ -8,12 +8,13 @@ Out: docs/<shard>.parquet + docs/.done/<shard>.json per WARC file (clean/docs.py
      Every row of fetch.parquet with status "fetched" becomes exactly one document; the stats
      check it (`fetched == docs`).
 
-API for the flows (plain functions, no Prefect here):
-  plan(layout, config)                -> the shard jobs, finished ones left out
-  clean_shard(layout, config, name)   -> one shard on one worker process (a Prefect task;
-                                         a finished shard returns its marker at once)
+The stage (docs/design.md, "Stages"):
+  run(layout, config, progress)       -> every unfinished shard, then the stats dict
+and its shard-level API, which the build flow fans out as Prefect tasks (no Prefect here):
+  plan_resume(layout, config)         -> the shard jobs, finished ones left out, and `resume`
+  clean_shard(layout, config, name)   -> one shard on one worker process (a finished shard
+                                         returns its marker at once)
   write_stats(layout, config)         -> clean_stats.json from the done markers
-  clean_build(layout, config, workers=None, on_progress=None) -> the stats dict
 A finished shard is skipped on a re-run if its marker was written with the same rules (the
 config digest in the marker) and the same versions of webtext and of the libraries that decide
 the text (OUTPUT_PACKAGES); otherwise it is cleaned again, and the stats say why.
@@ -25,7 +26,6 @@ import hashlib
 import json
 import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
@@ -40,6 +40,7 @@ from webtext.errors import UsageError
 from webtext.io import clean_stale_tmp, write_json
 from webtext.layout import BuildLayout, package_versions, version_change
 from webtext.records import PAGE_STATUSES
+from webtext.stage import Progress, ProgressFn, report
 
 NO_WARC_SHARD = "no-warc"  # fetched pages without a WARC record, each gets warc_error
 # The packages whose code decides a docs row: webtext itself (rules, decoding), trafilatura and
@@ -191,8 +192,15 @@ def clean_shard(layout: BuildLayout, config: CleanConfig, name: str, force: bool
 
     A shard already finished with the same rules is not cleaned again unless `force`.
     """
+    import multiprocessing
+
     from webtext.clean.workers import run_jobs
 
+    if multiprocessing.current_process().daemon:
+        raise UsageError(
+            "the clean stage runs extraction in a watched child process, which a daemonic "
+            "process cannot start: start Dask workers with `--no-nanny`, or set "
+            "`distributed.worker.daemon: false` in the Dask config")
     jobs = [job for job in plan(layout, config, include_finished=True) if job.name == name]
     if not jobs:
         raise UsageError(f"no WARC shard named {name!r} in {layout.fetch}")
@@ -204,12 +212,13 @@ def clean_shard(layout: BuildLayout, config: CleanConfig, name: str, force: bool
     return run_jobs(jobs, config, workers=1, extract=extract)[0]
 
 
-def clean_build(layout: BuildLayout, config: CleanConfig, workers: int | None = None,
-                on_progress: Callable[[int, int], None] | None = None,
-                extract: ExtractFn | None = None) -> dict[str, Any]:
+def run(layout: BuildLayout, config: CleanConfig, progress: ProgressFn | None = None, *,
+        workers: int | None = None, extract: ExtractFn | None = None) -> dict[str, Any]:
     """Clean every unfinished shard of the build, then write and return the stats.
 
-    `on_progress(done, total)` is called with the pages done so far out of those to do.
+    `progress` gets a "clean" event with the pages done so far out of those to do;
+    `workers` (default `config.workers`) and `extract` (the extractor; tests pass a scripted
+    one) do not change the output.
     """
     from webtext.clean.workers import run_jobs
 
@@ -222,11 +231,9 @@ def clean_build(layout: BuildLayout, config: CleanConfig, workers: int | None = 
     def advance(n: int) -> None:
         nonlocal done
         done += n
-        if on_progress is not None:
-            on_progress(done, total)
+        report(progress, Progress("clean", done, total))
 
-    if on_progress is not None:
-        on_progress(0, total)
+    report(progress, Progress("clean", 0, total))
     start = time.perf_counter()
     results = run_jobs(jobs, config, workers=workers or config.workers, extract=extract,
                        on_progress=advance)

@@ -130,7 +130,12 @@ def _context() -> Any:
 def run_jobs(jobs: list[ShardJob], config: CleanConfig, workers: int,
              extract: ExtractFn | None = None,
              on_progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
-    """Run every job; returns their done markers (+ "cpu_seconds") in job order."""
+    """Run every job; returns their done markers (+ "cpu_seconds") in job order.
+
+    Longer than a stage function should be: the scheduling loop, the watchdog (a page over
+    its deadline kills the worker) and the restart bookkeeping share the same locals, and
+    split apart they would be passed back and forth on every event.
+    """
     if not jobs:
         return []
     ctx = _context()

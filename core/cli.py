@@ -2,8 +2,9 @@
 
 Each subcommand lives in its stage's package as a pair of functions,
 `add_arguments_<name>(parser)` and `run_<name>(args, config) -> int`, so that argument parsing,
-progress bars and logging stay out of stage logic (STYLE.md, convention 7). Stage CLI modules
-import their heavy libraries (torch, scrapy, prefect) inside `run_<name>`, so `--help` is fast.
+progress bars and logging stay out of stage logic (docs/design.md, "Conventions" 7). Stage CLI
+modules import their heavy libraries (torch, scrapy, prefect) inside `run_<name>`, so `--help`
+is fast.
 
 Exit codes: 0 done, 1 the stage did not finish (incl. a full disk or a read-only build folder,
 printed as one line with the path), 2 bad input (`UsageError`), 130 interrupted.
@@ -23,7 +24,7 @@ from webtext.errors import StageError, UsageError, disk_error_message
 
 # name, module, what it reads and writes
 COMMANDS: list[tuple[str, str, str]] = [
-    ("source", "webtext.crawl.source_cli",
+    ("source", "webtext.crawl.source_command",
      "read Reddit dumps/listings; write urls.parquet and source_stats.json"),
     ("crawl", "webtext.crawl.cli",
      "read urls.parquet; fetch with Scrapy; write warc/*.warc.gz, fetch.parquet, linkrot.json"),

@@ -1,4 +1,4 @@
-"""One typed config for the whole pipeline (DESIGN.md principle 5).
+"""One typed config for the whole pipeline (docs/design.md, "Principles" 5).
 
 In:  an optional TOML file (one table per stage) and `--set section.key=value` overrides.
 Out: a validated `WebtextConfig`. Each stage owns its pydantic model in its own `config.py`;
@@ -115,6 +115,11 @@ def load_config(
         return WebtextConfig.model_validate(data)
     except ValidationError as e:
         raise ConfigError(_describe(e, origin)) from None
+
+
+def config_from_toml(text: str) -> WebtextConfig:
+    """A resolved config passed as TOML text (as the flows pass it to their tasks)."""
+    return WebtextConfig.model_validate(tomllib.loads(text))
 
 
 def to_toml(config: BaseModel) -> str:

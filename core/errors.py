@@ -30,7 +30,7 @@ _DISK_ERRNOS: dict[int, tuple[str, str]] = {
     errno.EACCES: ("permission denied", ": "),
     errno.EPERM: ("operation not permitted", ": "),
 }
-# Outputs are written atomically and finished shards are kept (DESIGN.md principle 4).
+# Outputs are written atomically and finished shards are kept (docs/design.md, "Principles" 4).
 _RESUME = {errno.ENOSPC, errno.EDQUOT}
 _RESUME_HINT = " (free some space and re-run the same command: finished work is kept)"
 

@@ -1,4 +1,4 @@
-"""Atomic, resumable file output (DESIGN.md principle 4).
+"""Atomic, resumable file output (docs/design.md, "Principles" 4).
 
 Every output is written to a temporary name in the same directory and renamed into place, so a
 killed process leaves either the old file, the new file, or a `.tmp-*` file that no reader

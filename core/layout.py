@@ -1,13 +1,15 @@
-"""Where every file of a build lives: the one place that names the paths (DESIGN.md).
+"""Where every file of a build lives: the one place that names the paths (docs/design.md,
+"Layout").
 
 In:  a build directory.
 Out: the paths of its inputs, outputs, stats and resolved configs. Stages take a `BuildLayout`
      instead of building paths from strings, so that a renamed file is renamed everywhere.
 
-Completion markers live where dataset readers do not look (DESIGN.md principle 4): a shard's
-marker is `<folder>/.done/<shard>.json`. pyarrow.dataset (and so pandas) skips names starting
-with "." or "_", Hugging Face `datasets` only those starting with "." (and "__" folders), so a
-"." prefix is the one that all three skip and every output folder opens as a dataset as it is.
+Completion markers live where dataset readers do not look (docs/design.md, "Principles" 4): a
+shard's marker is `<folder>/.done/<shard>.json`. pyarrow.dataset (and so pandas) skips names
+starting with "." or "_", Hugging Face `datasets` only those starting with "." (and "__"
+folders), so a "." prefix is the one that all three skip and every output folder opens as a
+dataset as it is.
 What decides whether a finished output is still valid includes the versions of the packages
 that compute it (`package_versions`); a marker written under other versions is not done.
 """

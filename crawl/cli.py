@@ -1,6 +1,7 @@
 """`webtext crawl BUILD_DIR`: fetch every URL of urls.parquet, with a progress bar.
 
-In:  BUILD_DIR/urls.parquet, the [crawl] config, optional --shards / --processes / --archive.
+In:  BUILD_DIR/urls.parquet, the [crawl] config, optional --shards / --processes / --archive /
+     --archive-lookup (link-rot recovery from Common Crawl and the Wayback Machine).
 Out: BUILD_DIR/warc/*.warc.gz, fetch.parquet, linkrot.json, crawl_stats.json (stage.py), and a
      one-line summary with the count per status. Interrupting (Ctrl-C) stops every shard
      cleanly; running the same command again resumes where it stopped.
@@ -28,6 +29,10 @@ def add_arguments_crawl(parser: argparse.ArgumentParser) -> None:
                         help="take pages from these WARC files instead of the live web "
                              "(URLs not in them: archive_missing, or fetched live with "
                              "crawl.archive_fallback_live=true)")
+    parser.add_argument("--archive-lookup", choices=["off", "dead", "first"], default=None,
+                        help="look URLs up in the web archives (Common Crawl, Wayback "
+                             "Machine): 'dead' only when the live fetch ended dead, 'first' "
+                             "before any live request (default crawl.archive_lookup)")
 
 
 def run_crawl(args: argparse.Namespace, config: Any) -> int:
@@ -50,6 +55,9 @@ def run_crawl(args: argparse.Namespace, config: Any) -> int:
     if args.shards is not None and args.shards < 1:
         raise UsageError("--shards must be at least 1")
     crawl = config.crawl
+    if args.archive_lookup is not None:
+        crawl = crawl.model_copy(update={"archive_lookup": args.archive_lookup})
+        config.crawl = crawl  # the resolved config written beside the outputs says so
     if crawl.address_guard == "public" and not crawl.contact and not args.archive:
         log.warning("crawl.contact is empty: set it to a URL or e-mail address so that site "
                     "operators can reach you (it goes into the User-Agent)")

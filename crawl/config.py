@@ -165,8 +165,56 @@ class CrawlConfig(StageConfig):
 
     # ------------------------------------------------------------------ archive mode
     # With --archive: URLs found in none of the WARC files are fetched live instead of ending
-    # as archive_missing.
+    # as archive_missing. With archive_lookup = "first": URLs in no web archive are fetched
+    # live instead of ending as archive_missing.
     archive_fallback_live: bool = False
+
+    # ------------------------------------------------------------------ web archives
+    # Link-rot recovery (crawl/recover.py): "dead" looks a URL up in the web archives only when
+    # its live fetch ended dead (archive_dead_http, a DNS failure, a refused connection, or a
+    # parked-domain answer); "first" looks every URL up before any live request; "off" never.
+    archive_lookup: Literal["off", "dead", "first"] = "off"
+    archive_services: list[Literal["cc", "ia"]] = Field(default_factory=lambda: ["cc", "ia"])
+    # The HTTP answers that mean "this page is gone" (RFC 9110 15.5.5 Not Found, 15.5.11 Gone).
+    archive_dead_http: list[int] = Field(default_factory=lambda: [404, 410])
+    # Text that domain-parking services put on the page they show for a lapsed domain; a 200
+    # HTML answer under archive_parked_max_bytes containing one of them counts as dead.
+    archive_parked_markers: list[str] = Field(default_factory=lambda: [
+        "this domain is for sale", "this domain may be for sale", "buy this domain",
+        "domain is parked", "parked free, courtesy of", "sedoparking.com", "parkingcrew.net",
+        "bodis.com", "dan.com/buy-domain", "hugedomains.com",
+    ])
+    archive_parked_max_bytes: int = Field(64 * 1024, ge=0)
+    # Service endpoints; every one is configurable so tests point them at 127.0.0.1.
+    # Common Crawl: collinfo.json lists one CDX index per crawl (pywb's CDX Server API, each
+    # entry's `cdx-api`); WARC records come from the data server by HTTP Range.
+    cc_collinfo_url: str = "https://index.commoncrawl.org/collinfo.json"
+    cc_data_url: str = "https://data.commoncrawl.org/"
+    # Internet Archive: the Wayback CDX API (/cdx/search/cdx) and raw captures (/web/<ts>id_/).
+    wayback_url: str = "https://web.archive.org/"
+    # Requests per second to each service (one request at a time, no jitter): a Scrapy
+    # download slot of its own with delay 1/rate. Common Crawl asks users of its index server
+    # to keep to about one request a second (its index-server guidance; not a published hard
+    # limit). For the data server (CloudFront) no figure is published: 2/s is a guess kept
+    # below what cdx_toolkit sends. The Internet Archive rate-limits web.archive.org per IP;
+    # the figure reported by users since 2023 is ~15 requests a minute (unsure: not in IA's
+    # own documentation), hence 0.25/s for its CDX API and captures together.
+    cc_index_rate: float = Field(1.0, gt=0)
+    cc_data_rate: float = Field(2.0, gt=0)
+    wayback_rate: float = Field(0.25, gt=0)
+    # Which capture: the one closest to the URL's first Reddit submission (first_created_utc),
+    # preferring one taken after it (the page as readers saw it) to one taken before; only
+    # captures from archive_days_before before to archive_days_after after it. WebText's links
+    # end in December 2017; a capture years later is more likely a changed or parked page.
+    archive_days_before: int = Field(30, ge=0)
+    archive_days_after: int = Field(1095, ge=0)
+    # The reference time of a URL without a submission time (WebText's last month).
+    archive_reference_date: str = "2017-12-01"
+    # Common Crawl has one index per crawl (100+); only this many, nearest the reference time
+    # first, are asked per URL (each is one request at cc_index_rate).
+    cc_max_indexes: int = Field(3, ge=1)
+    # CDX rows asked per query (the `limit` parameter of both CDX APIs).
+    cdx_limit: int = Field(200, ge=1)
 
     @field_validator("hosts")
     @classmethod

@@ -26,6 +26,11 @@ stops at the cap), REDIRECT_MAX_TIMES. webtext adds, as ordered middleware:
   download at the headers.
 GuardedResolver re-checks every address Twisted connects to, so a name that resolves to a
 public address for the guard and to a private one later (DNS rebinding) is still refused.
+Link-rot recovery (crawl/recover.py, with archive_lookup "dead" or "first"): the spider hands
+a dead URL (or, archive-first, every URL) to an `ArchiveClient`, whose requests to Common Crawl
+and the Wayback Machine go through `engine.download_async`, so through the same downloader
+middlewares (guard, retries with backoff, size cap) as live ones, each service in a download
+slot of its own at its configured rate (DOWNLOAD_SLOTS, no jitter, AutoThrottle kept off it).
 PoolSafeDownloadHandler is Scrapy's HTTP/1.1 handler with a connection pool that never takes
 back a connection that is already closing (see ClosingAwarePool).
 """
@@ -66,11 +71,23 @@ from twisted.web.client import HTTPConnectionPool
 from webtext.crawl.config import CrawlConfig
 from webtext.crawl.guard import BlockedAddress, UnknownHost, check_ip, parse_ip, resolve_static
 from webtext.crawl.outcome import allowed_type, media_type, utc_now
+from webtext.crawl.recover import (
+    SERVICES,
+    ArchiveClient,
+    Reply,
+    ServiceError,
+    is_dead,
+    looks_parked,
+)
 from webtext.crawl.warcfile import HttpCapture, build_records, compress_records
 from webtext.records import FetchedPage, FetchStatus
 
 URL_KEY = "webtext_url"  # request.meta: the urls.parquet URL a request (or redirect) is for
 WIRE_KEY = "webtext_wire"  # request.meta: Content-Encoding/-Length as received, for the WARC
+ARCHIVE_KEY = "webtext_archive"  # request.meta: the archive service a request goes to
+LOOKUP_KEY = "webtext_lookup"  # request.meta: the URL an archive-first lookup is for
+LOOKED_UP_KEY = "webtext_looked_up"  # request.meta: archives already asked for this URL
+ARCHIVE_SLOT = "webtext-archive-"  # download slot name prefix, + a recover.SERVICES name
 _MW = "webtext.crawl.fetcher"
 
 
@@ -146,7 +163,25 @@ def scrapy_settings(config: CrawlConfig) -> dict[str, Any]:
         "REMOTE_CONTROL_ENABLED": False,
         "LOG_LEVEL": config.log_level,
         "LOGSTATS_INTERVAL": 60.0,
+        "DOWNLOAD_SLOTS": archive_slots(config) if config.archive_lookup != "off" else {},
     }
+
+
+def archive_slots(config: CrawlConfig) -> dict[str, dict[str, Any]]:
+    """One download slot per archive service, its requests started `1 / rate` seconds apart
+    (Scrapy starts one request per delay period in a slot that has a delay), without random
+    jitter, so a service never receives more than its configured rate, retries included. At
+    most concurrent_per_domain are in flight, as for any site: at the real services' rates a
+    request is done before the next starts; at higher rates (a local archive) they overlap.
+    The "start" slot carries archive-first mode's placeholder requests (data: URIs)."""
+    rates = {"cc-index": config.cc_index_rate, "cc-data": config.cc_data_rate,
+             "ia": config.wayback_rate}
+    slots = {ARCHIVE_SLOT + name: {"concurrency": config.concurrent_per_domain,
+                                   "delay": 1.0 / rates[name], "jitter": 0.0}
+             for name in SERVICES}
+    slots[ARCHIVE_SLOT + "start"] = {"concurrency": config.concurrent_requests, "delay": 0.0,
+                                     "jitter": 0.0}
+    return slots
 
 
 # ---------------------------------------------------------------------- guard
@@ -483,12 +518,16 @@ class WebtextSpider(scrapy.Spider):
 
     name = "webtext"
 
-    def __init__(self, urls: Iterable[str], sink: Sink, config: CrawlConfig, **kwargs: Any):
+    def __init__(self, urls: Iterable[str], sink: Sink, config: CrawlConfig,
+                 created: dict[str, int] | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         self.urls = urls
         self.sink = sink
         self.config = config
         self.close_reason: str | None = None
+        self.created = created or {}  # url -> first_created_utc, for the archive lookups
+        self.recover_dead = config.archive_lookup == "dead"
+        self.archives = ArchiveClient(config, self._archive_fetch)
 
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> WebtextSpider:
@@ -525,15 +564,28 @@ class WebtextSpider(scrapy.Spider):
                                            f"URL longer than {self.config.max_url_length}")
                 continue
             try:
-                request = scrapy.Request(url, callback=self.parse, errback=self.failed,
-                                         dont_filter=True, meta={URL_KEY: url})
+                request = self._live_request(url)
             except (ValueError, TypeError) as e:
                 yield self._failed_outcome(url, FetchStatus.BAD_URL, str(e))
                 continue
             if request.url.split(":", 1)[0].lower() not in ("http", "https"):
                 yield self._failed_outcome(url, FetchStatus.BAD_URL, "not an http(s) URL")
                 continue
+            if self.config.archive_lookup == "first":
+                # A placeholder that costs no network I/O: its callback runs the lookup, and
+                # while it runs the engine counts the URL as in progress.
+                yield scrapy.Request("data:,", callback=self._lookup_first, dont_filter=True,
+                                     meta={LOOKUP_KEY: url, "dont_obey_robotstxt": True,
+                                           "download_slot": ARCHIVE_SLOT + "start"})
+                continue
             yield request
+
+    def _live_request(self, url: str, looked_up: bool = False) -> scrapy.Request:
+        meta: dict[str, Any] = {URL_KEY: url}
+        if looked_up:
+            meta[LOOKED_UP_KEY] = True
+        return scrapy.Request(url, callback=self.parse, errback=self.failed, dont_filter=True,
+                              meta=meta)
 
     def _failed_outcome(self, url: str, status: FetchStatus, error_text: str,
                         final_url: str | None = None, http_status: int | None = None,
@@ -544,7 +596,7 @@ class WebtextSpider(scrapy.Spider):
 
     # parse() and failed() return one item, not a generator: Scrapy parses the source of
     # generator callbacks on every call to warn about `return` values (measurably slow).
-    def parse(self, response: Any) -> Outcome:
+    def parse(self, response: Any) -> Any:
         request = response.request
         fetched_at = utc_now()
         content_type = response.headers.get(b"Content-Type")
@@ -560,9 +612,13 @@ class WebtextSpider(scrapy.Spider):
         page = FetchedPage(url=request.meta[URL_KEY], final_url=response.url,
                            status=FetchStatus.FETCHED.value, http_status=response.status,
                            content_type=ctype, n_bytes=len(response.body), fetched_at=fetched_at)
+        if (self.recover_dead and not request.meta.get(LOOKED_UP_KEY)
+                and looks_parked(response.body, ctype, self.config)):
+            page.error = "parked-domain page"
+            return self._recover(page.url, Outcome(page, capture))
         return Outcome(page, capture)
 
-    def failed(self, failure: Any) -> Outcome | None:
+    def failed(self, failure: Any) -> Any:
         if not self.crawler.engine.running:
             return None  # shutting down: a cancelled download is no outcome; resume refetches
         exc = failure.value
@@ -577,9 +633,77 @@ class WebtextSpider(scrapy.Spider):
         text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         if status == FetchStatus.TOO_LARGE and not str(exc):
             text += f": body over DOWNLOAD_MAXSIZE ({self.config.max_page_bytes} bytes)"
-        return self._failed_outcome(request.meta.get(URL_KEY, request.url), status, text,
-                                    final_url=request.url, http_status=http_status,
-                                    content_type=ctype)
+        outcome = self._failed_outcome(request.meta.get(URL_KEY, request.url), status, text,
+                                       final_url=request.url, http_status=http_status,
+                                       content_type=ctype)
+        refused = isinstance(exc, error.ConnectionRefusedError)
+        if (self.recover_dead and not request.meta.get(LOOKED_UP_KEY)
+                and is_dead(status, http_status, refused, self.config)):
+            return self._recover(outcome.page.url, outcome)
+        return outcome
+
+    # ------------------------------------------------------------ web archives
+    async def _archive_fetch(self, service: str, url: str, headers: dict[str, str]) -> Reply:
+        """One request to an archive service, through the downloader and its middlewares."""
+        request = scrapy.Request(url, headers=headers, dont_filter=True, meta={
+            ARCHIVE_KEY: service, "download_slot": ARCHIVE_SLOT + service,
+            # Redirects are the archive's answer (a replayed redirect), not to be followed;
+            # the services' APIs are for programs, their rate is the slot's.
+            "dont_redirect": True, "dont_obey_robotstxt": True,
+            "autothrottle_dont_adjust_delay": True})
+        try:
+            response = await self.crawler.engine.download_async(request)
+        except Exception as e:  # a network failure, the guard, the size cap: one message
+            status = classify(e)
+            raise ServiceError(f"{status.value}: {type(e).__name__}: {e}"[:300]) from e
+        return Reply(response.status, _header_list(response.headers), response.body,
+                     response.url)
+
+    def _lookup_first(self, response: Any) -> Any:
+        return self._recover(response.request.meta[LOOKUP_KEY], None)
+
+    async def _recover(self, url: str, live: Outcome | None) -> Any:
+        """The archived page for `url`, else the live outcome with the archives' answer in
+        its error, else (archive-first) a live request or `archive_missing`."""
+        recovery = await self.archives.recover(url, self.created.get(url))
+        if not self.crawler.engine.running:
+            return None  # stopping: no outcome, the re-run looks the URL up again
+        found = recovery.response
+        if found is not None:
+            return self._archived_outcome(url, found, live)
+        if live is not None:
+            live.page.error = f"{live.page.error or ''}; archives: {recovery.why}"[:1000]
+            return live
+        if self.config.archive_fallback_live:
+            return self._live_request(url, looked_up=True)
+        return self._failed_outcome(url, FetchStatus.ARCHIVE_MISSING,
+                                    f"archives: {recovery.why}")
+
+    def _archived_outcome(self, url: str, found: Any, live: Outcome | None) -> Outcome:
+        status = FetchStatus.ARCHIVED_CC if found.archive == "cc" else FetchStatus.ARCHIVED_IA
+        ctype = found.header("content-type")
+        # The stored payload is decoded; warcfile.stored_headers renames what would be false.
+        headers = [(k, v) for k, v in found.headers if k.lower() != "content-length"]
+        capture = HttpCapture(
+            url=found.url, source_url=url, status=found.status, response_headers=headers,
+            body=found.body, fetched_at=found.capture_time,  # WARC-Date: when it was captured
+            extra_warc_headers={
+                "WARC-Webtext-Archive": found.archive,
+                "WARC-Webtext-Archive-Date": found.capture_time,
+                "WARC-Webtext-Archive-Record-ID": found.record_id,
+                "WARC-Webtext-Archive-Source": found.source,
+                "WARC-Webtext-Retrieved": utc_now(),
+            })
+        note = None
+        if live is not None:
+            code = f" {live.page.http_status}" if live.page.http_status else ""
+            note = f"recovered; live fetch: {live.page.status}{code}"
+        page = FetchedPage(url=url, final_url=found.url, status=status.value,
+                           http_status=found.status, content_type=ctype,
+                           n_bytes=len(found.body), error=note, fetched_at=utc_now(),
+                           archive=found.archive, archive_capture_time=found.capture_time,
+                           archive_record_id=found.record_id)
+        return Outcome(page, capture)
 
 
 class CommitPipeline:
@@ -619,10 +743,12 @@ class CommitPipeline:
 
 # ---------------------------------------------------------------------- running
 def run_spider(urls: Iterable[str], sink: Sink, config: CrawlConfig,
-               on_tick: Callable[[], None] | None = None) -> str:
+               on_tick: Callable[[], None] | None = None,
+               created: dict[str, int] | None = None) -> str:
     """Crawl `urls` into `sink` in this process (once: the reactor cannot restart).
 
-    `on_tick` is called every `config.progress_interval` seconds. Returns Scrapy's close
+    `on_tick` is called every `config.progress_interval` seconds; `created` gives each URL's
+    first_created_utc for the archive lookups. Returns Scrapy's close
     reason ("finished" when every request has an outcome, "shutdown" after SIGINT/SIGTERM).
     """
     process = CrawlerProcess(settings=scrapy_settings(config))
@@ -645,7 +771,7 @@ def run_spider(urls: Iterable[str], sink: Sink, config: CrawlConfig,
 
         crawler.signals.connect(start_ticker, signal=signals.engine_started)
         crawler.signals.connect(stop_ticker, signal=signals.engine_stopped)
-    process.crawl(crawler, urls=urls, sink=sink, config=config)
+    process.crawl(crawler, urls=urls, sink=sink, config=config, created=created)
     process.start()
     spider = crawler.spider
     return (spider.close_reason if spider is not None else None) or "unknown"

@@ -127,6 +127,19 @@ def _die_with_parent() -> None:
         pass
 
 
+def submission_times(layout: BuildLayout, config: CrawlConfig,
+                     urls: list[str]) -> dict[str, int]:
+    """url -> first_created_utc, which the archive lookups choose captures by (empty when
+    archive_lookup is off, or the build has no urls.parquet)."""
+    if config.archive_lookup == "off" or not layout.urls.exists():
+        return {}
+    wanted = set(urls)
+    table = pq.read_table(layout.urls, columns=["url", "first_created_utc"])
+    return {u: int(t or 0) for u, t in zip(table.column("url").to_pylist(),
+                                            table.column("first_created_utc").to_pylist(),
+                                            strict=True) if u in wanted}
+
+
 def run_shard(layout: BuildLayout, shard: int, config: CrawlConfig, out: TextIO) -> int:
     """Crawl one shard in this process; returns the exit status (see the module docstring)."""
     directory = shard_dir(layout, shard)
@@ -151,7 +164,8 @@ def run_shard(layout: BuildLayout, shard: int, config: CrawlConfig, out: TextIO)
         if todo:
             from webtext.crawl.fetcher import run_spider
 
-            reason = run_spider(todo, sink, config, on_tick=sink.tick)
+            reason = run_spider(todo, sink, config, on_tick=sink.tick,
+                                created=submission_times(layout, config, todo))
     finally:
         store.close()
     missing = sum(1 for u in urls if u not in store.done)

@@ -1,9 +1,13 @@
 """The source stage: Reddit submissions in, the URLs worth fetching out (WebText's link rule).
 
-In:  a stream of raw records from `webtext.crawl.dumps` (dump lines or listing children).
+In:  a stream of raw records from `webtext.crawl.dumps` (dump lines or listing children);
+     for `run`, the dump files of `SourceConfig.dumps` and a build's `BuildLayout`.
 Out: `SourceResult`: one `UrlRecord` per unique normalised URL whose karma >= `min_karma`, and a
      count for every submission that was not kept, by `SourceDrop` reason, such that
      read == kept + sum(dropped). A kept submission is one that contributes to a kept URL.
+     `run(layout, config, progress)` writes them as urls.parquet (`URLS_SCHEMA`), with
+     source_stats.json, a log of every rejected line with file and line number
+     (logs/source_rejects.tsv) and its skip marker (configs/source.inputs.json).
 
 Rules: WebText (Radford et al. 2019, section 2.1) keeps outbound links of posts with at least 3
 karma and removes Wikipedia; the karma of a URL is its best submission's score (WebText,
@@ -14,17 +18,26 @@ with the number of unique URLs, not with the number of submissions read.
 from __future__ import annotations
 
 import gc
+import logging
+import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, TextIO
 
 import msgspec
 
 from webtext.crawl.config import SourceConfig
-from webtext.crawl.dumps import FileError, RawRecord
+from webtext.crawl.dumps import SUFFIXES, FileError, RawRecord, expand, read_dumps
 from webtext.crawl.urlnorm import UrlNormalizer, host_matches
-from webtext.records import SourceDrop, UrlRecord
+from webtext.errors import UsageError
+from webtext.io import atomic_path, read_json, write_json, write_parquet
+from webtext.layout import BuildLayout
+from webtext.records import URLS_SCHEMA, SourceDrop, UrlRecord, records_to_table
+from webtext.stage import Progress, ProgressFn
+
+log = logging.getLogger("webtext.source")
 
 Reject = Callable[[str, int, SourceDrop, str], None]  # file, line, reason, detail
 
@@ -312,3 +325,149 @@ def select_urls(
     selector = SourceSelector(config, on_reject)
     selector.add_all(stream)
     return selector.finish()
+
+
+# --- the stage over a build: dump files in, urls.parquet out ----------------------------------
+
+
+class SourceFailed(UsageError):
+    """The run read its input but must not replace the build's outputs (see `run`); `stats`
+    is what it counted, for the funnel table."""
+
+    def __init__(self, message: str, stats: dict[str, Any]):
+        super().__init__(message)
+        self.stats = stats
+
+
+def run(layout: BuildLayout, config: SourceConfig, progress: ProgressFn | None = None, *,
+        force: bool = False) -> dict[str, Any]:
+    """Run the source stage over `config.dumps` into `layout`; returns the stats it wrote.
+
+    Skipped (stats with `skipped`) when urls.parquet and source_stats.json were made with this
+    config from the same dump files (same paths, sizes and modification times), unless
+    `force` (`webtext source` reads the dumps whenever it is asked to). Outputs
+    (urls.parquet, source_stats.json, the reject log) are only replaced by a run that
+    succeeds. A run fails with `SourceFailed`, leaving the previous ones in place, when a dump
+    file cannot be read to its end (missing, corrupt, truncated), or, unless
+    `config.allow_empty`, when it read no submission or kept no URL. `progress` gets a "read"
+    event every 10,000 lines (`detail`: the file, `done`: its line).
+    """
+    files = expand(config.dumps)
+    if not files:
+        raise UsageError("no dump files given (use --dumps or source.dumps in the config)")
+    _check_paths(files)
+    marker = layout.root / "configs" / "source.inputs.json"
+    inputs = {"source": config.model_dump(mode="json"), "files": _file_stamps(files)}
+    if (not force and layout.urls.exists() and layout.stats("source").exists()
+            and marker.exists() and read_json(marker) == inputs):
+        return {"skipped": True, **read_json(layout.stats("source"))}
+    layout.root.mkdir(parents=True, exist_ok=True)
+    layout.logs.mkdir(parents=True, exist_ok=True)
+    reject_log = layout.logs / "source_rejects.tsv"
+    started = time.perf_counter()
+    # The reject log is renamed into place as the with-block ends; a failure raised inside it
+    # removes the temporary file instead, so the log stays that of the last good run.
+    with atomic_path(reject_log) as tmp, open(tmp, "w", encoding="utf-8") as rejects:
+        rejects.write("file\tline\treason\tdetail\n")
+        result = select_urls(_stream(files, progress), config, _reject_logger(rejects))
+        stats = result.stats()
+        stats["seconds"] = round(time.perf_counter() - started, 3)
+        stats["karma_mode"] = config.karma_mode
+        stats["min_karma"] = config.min_karma
+        stats["reject_log"] = str(reject_log.relative_to(layout.root))
+        _warn_not_dumps(stats)
+        failure = _failure(stats, files, config.allow_empty)
+        if failure is not None:
+            raise SourceFailed(f"{failure}; nothing was written", stats)
+    write_parquet(layout.urls, records_to_table(result.urls, URLS_SCHEMA))
+    write_json(layout.stats("source"), stats)
+    write_json(marker, inputs)
+    return stats
+
+
+def _file_stamps(files: list[str]) -> list[list[Any]]:
+    """(path, size, mtime) of each dump file: a dump replaced in place is read again."""
+    stamps = []
+    for f in files:
+        st = Path(f).stat()
+        stamps.append([str(Path(f).resolve()), st.st_size, st.st_mtime_ns])
+    return stamps
+
+
+def _reject_logger(rejects: TextIO) -> Reject:
+    """One line per rejected dump line in the reject log; the first few bad lines logged."""
+    shown = 0
+
+    def on_reject(file: str, line: int, reason: SourceDrop, detail: str) -> None:
+        nonlocal shown
+        detail = detail.replace("\t", " ").replace("\n", " ")
+        rejects.write(f"{file}\t{line}\t{reason.value}\t{detail}\n")
+        if reason.value in ("malformed_json", "invalid_utf8", "wrong_type") and shown < 5:
+            shown += 1
+            log.warning("%s:%d: %s (%s)", file, line, reason.value, detail[:120])
+
+    return on_reject
+
+
+def _stream(files: list[str], progress: ProgressFn | None) -> Iterator[RawRecord | FileError]:
+    for rec in read_dumps(files):
+        if isinstance(rec, FileError):
+            log.error("%s: unreadable after %d records: %s", rec.file,
+                      rec.records_before_error, rec.error)
+        elif progress is not None and rec.line % 10000 == 0:
+            progress(Progress("read", rec.line, detail=rec.file))
+        yield rec
+
+
+def _names(files: list[str], most: int = 3) -> str:
+    shown = ", ".join(files[:most])
+    return shown + (f" and {len(files) - most} more" if len(files) > most else "")
+
+
+def _check_paths(files: list[str]) -> None:
+    """Fail before reading hours of dumps when one path is mistyped."""
+    problems = []
+    for f in files:
+        p = Path(f)
+        if p.is_dir():
+            problems.append(f"{f}: folder holds no dump file ({' '.join(SUFFIXES)})")
+        elif not p.exists():
+            problems.append(f"{f}: no such file")
+    if problems:
+        raise UsageError("; ".join(problems) + "; nothing was written")
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n:,} {k}" for k, n in sorted(counts.items(), key=lambda kv: -kv[1]) if n)
+
+
+def _failure(stats: dict[str, Any], files: list[str], allow_empty: bool) -> str | None:
+    """Why this run must not replace the build's outputs, or None when it may."""
+    bad = stats["files"]["unreadable"]
+    if bad:
+        detail = "; ".join(f"{b['file']}: {b['error']} (after {b['records_before_error']:,} "
+                           "records)" for b in bad)
+        return f"could not read {len(bad)} of {len(files)} dump files to the end: {detail}"
+    if allow_empty:
+        return None
+    hint = "(source.allow_empty = true accepts an empty result)"
+    if stats["read"] == 0:
+        return f"no submission read: the dump files are empty: {_names(files)} {hint}"
+    if stats["valid"] == 0:
+        not_submissions = {r.value: stats["dropped"][r.value] for r in NOT_A_SUBMISSION}
+        return (f"no submission read: none of the {stats['read']:,} lines of "
+                f"{_names(files)} is a Reddit submission ({_counts(not_submissions)}); "
+                f"are these Pushshift dumps or Reddit API listings? {hint}")
+    if stats["urls_kept"] == 0:
+        return (f"no URL kept: all {stats['valid']:,} submissions were dropped "
+                f"({_counts(stats['dropped'])}) {hint}")
+    return None
+
+
+def _warn_not_dumps(stats: dict[str, Any]) -> None:
+    """A few bad lines are normal in the dumps; a file made mostly of them is likely no dump."""
+    for file, n in stats["files"]["records"].items():
+        if n["not_submissions"] * 2 > n["read"]:
+            log.warning("%s: %d of %d lines are not Reddit submissions (not JSON, not UTF-8, "
+                        "or not a submission object): is it a dump file?", file,
+                        n["not_submissions"], n["read"])

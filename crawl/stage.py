@@ -41,6 +41,8 @@ from webtext.errors import UsageError
 from webtext.io import file_sha256, read_json, write_bytes, write_json, write_parquet
 from webtext.layout import BuildLayout
 from webtext.records import FETCH_SCHEMA, FetchedPage, records_to_table
+from webtext.stage import Progress as StageProgress
+from webtext.stage import ProgressFn, report
 
 Progress = Callable[[dict[str, Any]], None]
 SHUTDOWN_GRACE_S = 15.0  # after SIGINT, how long a shard process may take to stop cleanly
@@ -296,9 +298,29 @@ def _archive_pass(layout: BuildLayout, config: CrawlConfig, pending: list[int],
                              "status": dict(Counter(store.done.values()))})
 
 
+# ---------------------------------------------------------------------- the stage's one shape
+def run(layout: BuildLayout, config: CrawlConfig, progress: ProgressFn | None = None, *,
+        archives: list[Path] | None = None) -> dict[str, Any]:
+    """`crawl_build` in the shape of every stage (docs/design.md, "Stages"): the shard count
+    and processes from `config`, a "crawl" `webtext.stage.Progress` event (URLs done out of
+    all, the shard processes' counters in `extra`) as the shards report."""
+    def on_progress(p: dict[str, Any]) -> None:
+        report(progress, StageProgress("crawl", p["done"], p["total"], extra=p))
+
+    return crawl_build(layout, config, archives=archives, on_progress=on_progress)
+
+
 # ---------------------------------------------------------------------- outputs
 def finalize(layout: BuildLayout, config: CrawlConfig) -> dict[str, Any]:
-    """Join the shards' status logs into fetch.parquet, linkrot.json and the crawl stats."""
+    """Join the shards' status logs into fetch.parquet, linkrot.json and the crawl stats.
+
+    Skipped (the stats of the finished run, with `skipped`) when fetch.parquet and the stats
+    are newer than every shard's done marker: no shard finished since they were written.
+    """
+    markers = list(layout.crawl_dir.glob("*/" + done_marker(layout, 0).name))
+    if layout.fetch.exists() and layout.stats("crawl").exists() and markers and all(
+            m.stat().st_mtime_ns <= layout.fetch.stat().st_mtime_ns for m in markers):
+        return {"skipped": True, **read_json(layout.stats("crawl"))}
     plan = read_json(_plan_path(layout))
     n = int(plan["shards"])
     not_done = [s for s in range(n) if not shard_done(layout, s)]

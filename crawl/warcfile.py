@@ -215,6 +215,7 @@ class StoredResponse:
     status: int
     headers: list[tuple[str, str]]
     body: bytes | None  # None when only the index was read
+    record_id: str | None = None  # WARC-Record-ID
 
 
 def iter_responses(path: Path, *, with_body: bool = False,
@@ -257,8 +258,28 @@ def read_response(path: Path, offset: int, *, max_body: int | None = None) -> St
                 target_uri=h.get_header("WARC-Target-URI") or "",
                 source_url=h.get_header(SOURCE_URL_HEADER), date=h.get_header("WARC-Date"),
                 status=int(record.http_headers.get_statuscode() or 0),
-                headers=list(record.http_headers.headers), body=body)
+                headers=list(record.http_headers.headers), body=body,
+                record_id=h.get_header("WARC-Record-ID"))
     raise ValueError(f"{path}: no response record at offset {offset}")
+
+
+def parse_response_record(raw: bytes, *, max_body: int | None = None) -> StoredResponse:
+    """One uncompressed WARC response record held in memory (an archive's record, already
+    checked by crawl/cdx.py): its HTTP status, headers and decoded body (chunking and
+    Content-Encoding undone, at most max_body + 1 bytes)."""
+    for record in ArchiveIterator(BytesIO(raw)):
+        if record.rec_type != "response" or record.http_headers is None:
+            break
+        stream = record.content_stream()
+        body = stream.read() if max_body is None else stream.read(max_body + 1)
+        h = record.rec_headers
+        return StoredResponse(
+            path=Path(""), offset=0, target_uri=h.get_header("WARC-Target-URI") or "",
+            source_url=h.get_header(SOURCE_URL_HEADER), date=h.get_header("WARC-Date"),
+            status=int(record.http_headers.get_statuscode() or 0),
+            headers=list(record.http_headers.headers), body=body,
+            record_id=h.get_header("WARC-Record-ID"))
+    raise ValueError("no HTTP response record in the given bytes")
 
 
 def count_records(path: Path) -> dict[str, int]:

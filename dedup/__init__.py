@@ -1,7 +1,7 @@
 """The dedup stage: exact and MinHash LSH near-duplicate clusters, decontamination.
 
 Entry points (imported lazily so that `webtext --help` and the config loader stay fast):
-`dedup_build` (webtext.dedup.stage), `find_contaminated` and `overlap_report`
+`run` (webtext.dedup.stage), `find_contaminated`, `contaminated_ids` and `overlap_report`
 (webtext.dedup.decontam).
 """
 
@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 _LAZY = {
-    "dedup_build": "webtext.dedup.stage",
+    "run": "webtext.dedup.stage",
     "find_contaminated": "webtext.dedup.decontam",
+    "contaminated_ids": "webtext.dedup.decontam",
     "overlap_report": "webtext.dedup.decontam",
 }
 

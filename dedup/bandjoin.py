@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from webtext.dedup.shingles import fmix64
+from webtext.dedup.shingles import fmix64_inplace
 
 SigLookup = Callable[[np.ndarray], np.ndarray]  # node ids -> their signature rows
 
@@ -76,12 +76,48 @@ def band_rows(sigs: np.ndarray, nodes: np.ndarray, hashes: np.ndarray, bands: in
             np.tile(nodes.astype(np.int64), bands))
 
 
+def bucket_mix(band: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """One 64-bit mix (uint64) of each band row's band id and values: equal for the rows of
+    one bucket; distinct buckets collide with probability ~2**-64 per pair."""
+    acc = band.astype(np.uint64)
+    acc *= np.uint64(0x9E3779B97F4A7C15)
+    tmp = np.empty_like(acc)
+    for j in range(keys.shape[1]):
+        acc ^= keys[:, j]
+        fmix64_inplace(acc, tmp)
+    return acc
+
+
 def bucket_partition(band: np.ndarray, keys: np.ndarray, partitions: int) -> np.ndarray:
     """Partition of each band row: a mix of its band id and values, so a bucket is never split."""
-    acc = band.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-    for j in range(keys.shape[1]):
-        acc = fmix64(acc ^ keys[:, j].astype(np.uint64))
-    return (acc % np.uint64(partitions)).astype(np.int64)
+    return (bucket_mix(band, keys) % np.uint64(partitions)).astype(np.int64)
+
+
+def _bucket_order(band: np.ndarray, keys: np.ndarray, hashes: np.ndarray, nodes: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Row order that puts each bucket in one run, sorted within by (exact hash, node), and
+    the start of every bucket in that order.
+
+    Sorting one 64-bit mix of the bucket instead of every band value (a lexsort over
+    rows + 3 columns) keeps the working set near 40 bytes per row and the sort 3 keys long.
+    Buckets that share a mix would interleave; that case (odds ~n**2 / 2**65 per band) is
+    detected and sorted by the values themselves, so the result never depends on the mix.
+    """
+    mix = bucket_mix(band, keys)
+    order = np.lexsort((nodes, hashes, mix))
+    mix = mix[order]
+    same = mix[1:] == mix[:-1]
+    rows = np.flatnonzero(same)  # row i and i + 1 (in `order`) share a mix
+    a, b = order[rows], order[rows + 1]
+    if np.any(band[a] != band[b]) or np.any(keys[a] != keys[b]):
+        order = np.lexsort((nodes, hashes)
+                           + tuple(keys[:, j] for j in reversed(range(keys.shape[1])))
+                           + (band,))
+        k = keys[order]
+        same = (band[order][1:] == band[order][:-1]) & np.all(k[1:] == k[:-1], axis=1)
+    new_bucket = np.ones(len(order), dtype=bool)
+    new_bucket[1:] = ~same
+    return order, new_bucket
 
 
 def candidate_pairs(band: np.ndarray, keys: np.ndarray, hashes: np.ndarray, nodes: np.ndarray
@@ -94,17 +130,13 @@ def candidate_pairs(band: np.ndarray, keys: np.ndarray, hashes: np.ndarray, node
     """
     if len(nodes) < 2:
         return np.empty(0, np.int64), np.empty(0, np.int64)
-    order = np.lexsort((nodes, hashes)
-                       + tuple(keys[:, j] for j in reversed(range(keys.shape[1]))) + (band,))
-    band, keys, hashes, nodes = band[order], keys[order], hashes[order], nodes[order]
-    new_bucket = np.ones(len(nodes), dtype=bool)
-    new_bucket[1:] = (band[1:] != band[:-1]) | np.any(keys[1:] != keys[:-1], axis=1)
+    order, new_bucket = _bucket_order(band, keys, hashes, nodes)
+    hashes, nodes = hashes[order], nodes[order]
+    del order
     first_copy = new_bucket.copy()
     first_copy[1:] |= hashes[1:] != hashes[:-1]
-    band, keys, nodes, new_bucket = (band[first_copy], keys[first_copy], nodes[first_copy],
-                                     new_bucket[first_copy])
-    start = new_bucket
-    bounds = np.append(np.flatnonzero(start), len(nodes))
+    nodes, new_bucket = nodes[first_copy], new_bucket[first_copy]
+    bounds = np.append(np.flatnonzero(new_bucket), len(nodes))
     sizes = np.diff(bounds)
     us, vs = [], []
     for k in np.unique(sizes[sizes >= 2]):
@@ -121,8 +153,9 @@ def candidate_pairs(band: np.ndarray, keys: np.ndarray, hashes: np.ndarray, node
 
 
 def verify_pairs(u: np.ndarray, v: np.ndarray, lookup: SigLookup, threshold: float,
-                 chunk: int = 65536) -> tuple[np.ndarray, np.ndarray]:
-    """The pairs whose estimated Jaccard reaches the threshold."""
+                 chunk: int = 8192) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs whose estimated Jaccard reaches the threshold (`chunk` pairs at a time: two
+    blocks of chunk x num_perm x 4 bytes, 4 MiB each at 128 permutations)."""
     keep = np.zeros(len(u), dtype=bool)
     for s in range(0, len(u), chunk):
         a, b = lookup(u[s:s + chunk]), lookup(v[s:s + chunk])
@@ -158,13 +191,16 @@ def join_partition(band: np.ndarray, keys: np.ndarray, band_hashes: np.ndarray,
 def cluster_local(sigs: np.ndarray, hashes: np.ndarray, has_sig: np.ndarray, bands: int,
                   rows: int, threshold: float, verify: bool) -> tuple[np.ndarray, int]:
     """Component labels of all nodes of one in-memory signature matrix, joined band by band
-    (memory: the signatures plus one band's rows, ~50 bytes per document, at a time)."""
-    nodes = np.flatnonzero(has_sig).astype(np.int64)
-    eu, ev = exact_edges(hashes[nodes], nodes)
+    (memory: the signatures plus one band's rows and their sort, ~100 bytes per document at
+    5 rows a band, at a time)."""
+    nodes = np.flatnonzero(has_sig).astype(np.int64, copy=False)
+    node_hashes = hashes[nodes]
+    eu, ev = exact_edges(node_hashes, nodes)
     pairs = []
     for i in range(bands):
         keys = np.ascontiguousarray(sigs[nodes, i * rows:(i + 1) * rows])
-        u, v = candidate_pairs(np.full(len(nodes), i, np.uint16), keys, hashes[nodes], nodes)
+        u, v = candidate_pairs(np.full(len(nodes), i, np.uint16), keys, node_hashes, nodes)
+        del keys
         pairs.append(np.stack([u, v], axis=1))
     cand = np.unique(np.concatenate(pairs), axis=0) if pairs else np.empty((0, 2), np.int64)
     cu, cv = cand[:, 0], cand[:, 1]

@@ -4,7 +4,8 @@ Reads BUILD_DIR/docs/*.parquet (and --eval-docs, a Parquet file with doc_id and 
 writes BUILD_DIR/dedup.parquet, BUILD_DIR/dedup/ (signatures, threshold report, done marker),
 BUILD_DIR/dedup_stats.json (counts, LSH layout, overlap report, threshold report) and
 BUILD_DIR/configs/dedup.toml. The summary names the earlier builds whose documents counted as
-earlier snapshots, and says which signature shards were reused from an earlier run.
+earlier snapshots, and says which signature shards were reused from an earlier run (all of
+them, and nothing recomputed, when no input changed since: see `webtext.dedup.stage.run`).
 """
 
 from __future__ import annotations
@@ -29,11 +30,13 @@ def add_arguments_dedup(parser: argparse.ArgumentParser) -> None:
                              "a snapshot of a scheduled corpus (DATA_ROOT/snapshots/<time>/) "
                              "has earlier builds: the finished snapshots before it, unless "
                              "dedup.discover_previous is false")
-    parser.add_argument("--backend", choices=["memory", "numpy", "dask"], default=None,
-                        help="datasketch MinHashLSH in memory, the numpy band join in one "
-                             "process, or the sharded band join on Dask (same clusters)")
+    parser.add_argument("--backend", choices=["local", "dask"], default=None,
+                        help="shorthand for --set dedup.backend=...: the band join in this "
+                             "process (local, the default) or sharded on Dask (the same "
+                             "clusters)")
     parser.add_argument("--workers", type=int, default=None,
-                        help="processes computing signatures (default: dedup.workers)")
+                        help="shorthand for --set dedup.workers=N: processes computing "
+                             "signatures")
 
 
 def _eval_texts(path: Path) -> list[str]:
@@ -53,8 +56,9 @@ def _eval_texts(path: Path) -> list[str]:
 def run_dedup(args: argparse.Namespace, config) -> int:
     from rich.progress import Progress
 
-    from webtext.dedup.stage import dedup_build
+    from webtext.dedup.stage import run
     from webtext.layout import BuildLayout, resume_note
+    from webtext.stage import Progress as Event
 
     if not Path(args.build_dir).is_dir():
         raise UsageError(f"no such build directory: {args.build_dir}")
@@ -80,13 +84,12 @@ def run_dedup(args: argparse.Namespace, config) -> int:
     with Progress(transient=True) as bar:
         tasks: dict[str, int] = {}
 
-        def progress(phase: str, done: int, total: int) -> None:
-            if phase not in tasks:
-                tasks[phase] = bar.add_task(phase, total=total)
-            bar.update(tasks[phase], completed=done)
+        def progress(event: Event) -> None:
+            if event.phase not in tasks:
+                tasks[event.phase] = bar.add_task(event.phase, total=event.total or None)
+            bar.update(tasks[event.phase], completed=event.done, total=event.total or None)
 
-        stats = dedup_build(layout, cfg, eval_texts=eval_texts, previous=args.previous,
-                            progress=progress)
+        stats = run(layout, cfg, progress, eval_texts=eval_texts, previous=args.previous)
     earlier = ", ".join(_build_name(Path(b), layout.root) for b in stats["previous_builds"])
     print(f"dedup: {stats['docs']} docs, {stats['kept']} kept, {stats['dup_exact']} exact, "
           f"{stats['dup_near']} near, {stats['dup_earlier_snapshot']} earlier-snapshot "

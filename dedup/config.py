@@ -59,14 +59,17 @@ class DedupConfig(StageConfig):
     keep_rule: list[Literal["karma", "length", "earliest"]] = Field(
         default_factory=lambda: ["karma", "length", "earliest"]
     )
-    # Where candidate pairs come from; all three give the same clusters (tested):
-    # "memory": datasketch MinHashLSH in this process (~9-13 KB per document at 23 bands,
-    #   benchmarks/dedup_bench.py: ~2 M documents on a 24 GB machine);
-    # "numpy": the band-bucket join in this process, one band at a time (signatures plus
-    #   ~0.2 KB per document: tens of millions of documents on one machine, and faster);
-    # "dask": the sharded band-bucket join on a Dask cluster, whose memory per task is
-    #   bounded by the partition size (beyond one machine).
-    backend: Literal["memory", "numpy", "dask"] = "memory"
+    # Where candidate pairs come from; both give the same clusters (tests/test_dedup_dask.py):
+    # "local": the band-bucket join in this process, one band at a time: the signatures
+    #   (num_perm x 4 = 512 bytes per document) plus ~0.2 KB per document for the join
+    #   (benchmarks/dedup_bench.py), so WebText's ~8 M documents fit one 24 GB machine;
+    # "dask": the same join sharded on a Dask cluster, whose memory per task is bounded by the
+    #   partition size (beyond one machine).
+    # The former default, datasketch's MinHashLSH in memory ("memory"), took 9-13 KB per
+    # document at 23 bands (about 2 M documents on 24 GB) and is gone; it remains the oracle
+    # the band join is tested against (tests/test_dedup_clusters.py). "numpy", the former name
+    # of "local", is still read.
+    backend: Literal["local", "dask"] = "local"
     dask_scheduler: str = ""  # address of a running Dask scheduler; "" = a LocalCluster
     dask_workers: int = Field(default=2, ge=1)  # LocalCluster worker processes
     partitions: int = Field(default=16, ge=1)  # band-bucket partitions of the Dask join
@@ -88,6 +91,17 @@ class DedupConfig(StageConfig):
     report_thresholds: list[float] = Field(
         default_factory=lambda: [0.5, 0.6, 0.7, 0.8, 0.9, 0.95]
     )
+
+    @field_validator("backend", mode="before")
+    @classmethod
+    def _backend_name(cls, v: object) -> object:
+        if v == "numpy":  # its name until the in-memory datasketch backend was removed
+            return "local"
+        if v == "memory":
+            raise ValueError("backend 'memory' (datasketch MinHashLSH, 9-13 KB per document) "
+                             "was removed: use 'local' (the default; the same clusters) or "
+                             "'dask'")
+        return v
 
     @field_validator("lsh_weights")
     @classmethod

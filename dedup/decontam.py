@@ -1,11 +1,13 @@
 """Decontamination against an evaluation set, and the GPT-2 paper's 8-gram overlap report.
 
-In:  training documents as (doc_id, text) and the evaluation texts.
+In:  training documents as (doc_id, text), or a build's docs shards, and the evaluation texts.
 Out: the ids of training documents that share at least one word 13-gram with any evaluation
-     text (`find_contaminated`; GPT-3 appendix C and NeMo Curator use 13-grams), and the
-     overlap report (`overlap_report`): the share of the evaluation set's 8-grams that occur
-     anywhere in the training documents, the statistic of the GPT-2 paper, section 4 /
-     table 6 ("percentage of test set 8-grams overlapping with the training set").
+     text (`find_contaminated`; GPT-3 appendix C and NeMo Curator use 13-grams;
+     `contaminated_ids` for the documents of a build, with `dedup.decontam_ngram`: the dedup
+     stage and the ablation flow check with one n-gram size), and the overlap report
+     (`overlap_report`): the share of the evaluation set's 8-grams that occur anywhere in the
+     training documents, the statistic of the GPT-2 paper, section 4 / table 6 ("percentage
+     of test set 8-grams overlapping with the training set").
 
 Both work on the GPT-2 paper's normalisation (lower-cased alphanumeric words, one space
 between them) and on 64-bit n-gram hashes (`shingles.ngram_hashes`): GPT-2 stored 8-grams in
@@ -17,11 +19,16 @@ Memory is that of the evaluation n-grams only; training documents are streamed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from webtext.dedup.shingles import ngram_hashes, normalize_words
+
+if TYPE_CHECKING:  # pydantic and the layout stay out of the workers' import
+    from webtext.dedup.config import DedupConfig
+    from webtext.layout import BuildLayout
 
 
 class EvalIndex:
@@ -92,3 +99,26 @@ def overlap_report(docs: Iterable[tuple[str, str]], eval_texts: list[str], n: in
         count += 1
         hits.append(index.scan_words(normalize_words(text or ""))[1])
     return index.report(hits, count)
+
+
+def doc_texts(layout: BuildLayout, ids: Collection[str] | None = None
+              ) -> Iterator[tuple[str, str]]:
+    """(doc_id, text) of the build's documents in build order, one docs shard in memory at a
+    time; only the ids in `ids` when given. A missing text reads as ""."""
+    import pyarrow.parquet as pq
+
+    for path in layout.docs_shards():
+        table = pq.read_table(path, columns=["doc_id", "text"])
+        pairs = zip(table.column("doc_id").to_pylist(), table.column("text").to_pylist(),
+                    strict=True)
+        for doc_id, text in pairs:
+            if ids is None or doc_id in ids:
+                yield doc_id, text or ""
+
+
+def contaminated_ids(layout: BuildLayout, eval_texts: list[str], config: DedupConfig,
+                     exclude: Collection[str] = ()) -> set[str]:
+    """Ids of the build's documents (but those in `exclude`, e.g. the evaluation documents
+    themselves) sharing a word `config.decontam_ngram`-gram with an evaluation text."""
+    others = ((d, t) for d, t in doc_texts(layout) if d not in exclude)
+    return find_contaminated(others, eval_texts, n=config.decontam_ngram)

@@ -2,8 +2,8 @@
 
 In:  signature shards on a shared filesystem (`store.py`: one .npy and one .parquet per
      shard, this build's then earlier snapshots'), the band layout and threshold.
-Out: the component label of every node, equal to what `clusters.cluster_memory` (datasketch
-     MinHashLSH in memory) gives on the same signatures.
+Out: the component label of every node, equal to what the in-process band join
+     (`bandjoin.cluster_local`, backend "local") gives on the same signatures.
 
 Map (one task per signature shard): every document's band rows (band id, the band's `rows`
 values, exact hash, node) and exact-hash rows are split into P partitions by a hash of the

@@ -62,6 +62,17 @@ def fmix64(h: np.ndarray) -> np.ndarray:
     return h ^ (h >> s3)
 
 
+def fmix64_inplace(h: np.ndarray, tmp: np.ndarray) -> None:
+    """`h = fmix64(h)` in place, with `tmp` (same shape, uint64) as the only scratch: two
+    arrays instead of the six temporaries of `fmix64`, for arrays of one row per document."""
+    s1, m1, s2, m2, s3 = (_U64(x) for x in _FMIX64)
+    h ^= np.right_shift(h, s1, out=tmp)
+    h *= m1
+    h ^= np.right_shift(h, s2, out=tmp)
+    h *= m2
+    h ^= np.right_shift(h, s3, out=tmp)
+
+
 @cache
 def _combine_constants(n: int) -> tuple[int, ...]:
     """n fixed odd 64-bit constants (splitmix64 from a fixed state), one per n-gram slot."""

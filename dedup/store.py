@@ -101,7 +101,7 @@ def shard_names(dedup_dir: Path) -> list[str]:
                   if not p.name.startswith("."))
 
 
-def _discard_reason(dedup_dir: Path, params: dict, versions: dict[str, str]) -> str | None:
+def discard_reason(dedup_dir: Path, params: dict, versions: dict[str, str]) -> str | None:
     """Why the signatures stored in `dedup_dir` cannot be reused (None: they can, or none)."""
     path = dedup_dir / PARAMS_FILE
     if not path.exists():
@@ -123,7 +123,7 @@ def prepare(dedup_dir: Path, params: dict, versions: dict[str, str]) -> str | No
     """Make `dedup_dir` hold signatures of `params` computed under `versions`; returns why the
     stored ones were removed, or None when they are kept (or there were none)."""
     dedup_dir = Path(dedup_dir)
-    why = _discard_reason(dedup_dir, params, versions)
+    why = discard_reason(dedup_dir, params, versions)
     if why is not None:
         shutil.rmtree(sig_dir(dedup_dir), ignore_errors=True)
         shutil.rmtree(dedup_dir / MINHASH_DIR, ignore_errors=True)

@@ -7,11 +7,12 @@ Out: `BUILD/ablations/<name>/`: `results.json`, `results.md` (mean ± standard d
      the baseline), `loss_curves.png`, one training run per variant x seed, and Prefect
      artifacts (table and plot).
 
-Order (DESIGN.md, "Ablations"): (1) fix the evaluation documents, drawn from the documents that
-pass the strictest recipe; (2) hold them out of every variant and decontaminate every variant's
-training set against them (13-gram overlap, GPT-3's rule, plus every member of an evaluation
-document's duplicate cluster); (3) train one shared tokenizer; (4) train each variant x seed
-with the same model config and token budget; (5) evaluate all on the same evaluation windows.
+Order (docs/design.md, "Ablations"): (1) fix the evaluation documents, drawn from the documents
+that pass the strictest recipe; (2) hold them out of every variant and decontaminate every
+variant's training set against them (13-gram overlap, GPT-3's rule, plus every member of an
+evaluation document's duplicate cluster); (3) train one shared tokenizer; (4) train each
+variant x seed with the same model config and token budget; (5) evaluate all on the same
+evaluation windows.
 """
 
 from __future__ import annotations
@@ -26,11 +27,12 @@ from typing import Any
 import pyarrow.parquet as pq
 from prefect import flow, task
 
-from webtext.config import WebtextConfig, to_toml
+from webtext.config import WebtextConfig, config_from_toml, to_toml
 from webtext.errors import UsageError
-from webtext.flows.stages import config_from_toml
 from webtext.io import write_bytes, write_json
 from webtext.layout import BuildLayout
+from webtext.records import TOKENS_MANIFEST_FILE, TokensManifest
+from webtext.records import DocsColumn as D
 
 
 def _rank(seed: int, doc_id: str) -> str:
@@ -40,19 +42,7 @@ def _rank(seed: int, doc_id: str) -> str:
 def read_doc_ids(layout: BuildLayout) -> list[str]:
     """Every doc_id of the build, reading that column only."""
     return [d for f in layout.docs_shards()
-            for d in pq.read_table(f, columns=["doc_id"]).column("doc_id").to_pylist()]
-
-
-def read_texts(layout: BuildLayout, ids: set[str] | None = None) -> dict[str, str]:
-    """doc_id -> text for the given ids (all documents when `ids` is None)."""
-    out: dict[str, str] = {}
-    for f in layout.docs_shards():
-        t = pq.read_table(f, columns=["doc_id", "text"])
-        pairs = zip(t.column("doc_id").to_pylist(), t.column("text").to_pylist(), strict=True)
-        for doc_id, text in pairs:
-            if ids is None or doc_id in ids:
-                out[doc_id] = text or ""
-    return out
+            for d in pq.read_table(f, columns=[D.DOC_ID]).column(D.DOC_ID).to_pylist()]
 
 
 @task(name="fix-evaluation-docs")
@@ -64,7 +54,7 @@ def fix_eval_docs(build_dir: str, config_toml: str) -> list[str]:
     config = config_from_toml(config_toml)
     a = config.ablate
     layout = BuildLayout(build_dir)
-    passing = select(layout, get_recipe(config, a.eval_recipe))
+    passing = select(layout, get_recipe(config.recipes, a.eval_recipe))
     if len(passing) < a.eval_docs + 2:
         raise UsageError(f"recipe {a.eval_recipe!r} selects {len(passing)} documents; the "
                          f"ablation needs more than eval_docs = {a.eval_docs}")
@@ -75,15 +65,15 @@ def fix_eval_docs(build_dir: str, config_toml: str) -> list[str]:
 def held_out_ids(build_dir: str, config_toml: str, eval_ids: list[str]) -> dict[str, Any]:
     """Every id to hold out of training: the evaluation documents, documents sharing a long
     n-gram with them, and the other members of their duplicate clusters."""
-    from webtext.dedup.decontam import find_contaminated
+    from webtext.dedup.decontam import contaminated_ids, doc_texts
 
     config = config_from_toml(config_toml)
     layout = BuildLayout(build_dir)
-    texts = read_texts(layout)
     eval_set = set(eval_ids)
-    eval_texts = [texts[d] for d in eval_ids]
-    others = ((d, t) for d, t in texts.items() if d not in eval_set)
-    contaminated = find_contaminated(others, eval_texts, n=config.ablate.decontam_ngram)
+    found = dict(doc_texts(layout, eval_set))
+    eval_texts = [found[d] for d in eval_ids]
+    # the dedup stage's n-gram size (dedup.decontam_ngram): one rule for both
+    contaminated = contaminated_ids(layout, eval_texts, config.dedup, exclude=eval_set)
     cluster_mates: set[str] = set()
     if layout.dedup.exists():
         dd = pq.read_table(layout.dedup, columns=["doc_id", "cluster_id"])
@@ -100,25 +90,24 @@ def held_out_ids(build_dir: str, config_toml: str, eval_ids: list[str]) -> dict[
 @task(name="tokenize-variant")
 def tokenize_variant(build_dir: str, config_toml: str, recipe: str, exclude: list[str],
                      tokenizer: str | None) -> str:
-    from webtext.tokenize.stage import tokenize_build
+    from webtext.tokenize import stage
 
     config = config_from_toml(config_toml)
-    return str(tokenize_build(BuildLayout(build_dir), config, recipe, exclude_ids=exclude,
-                              tokenizer_path=tokenizer))
+    return stage.run(BuildLayout(build_dir), config.tokenize, recipe=recipe,
+                     recipes=config.recipes, exclude_ids=exclude, tokenizer_path=tokenizer)["dir"]
 
 
 @task(name="tokenize-evaluation")
 def tokenize_eval(build_dir: str, config_toml: str, eval_ids: list[str], tokenizer: str) -> str:
     """The evaluation documents alone, all in the val split, with the shared tokenizer."""
-    from webtext.tokenize.stage import tokenize_build
+    from webtext.tokenize import stage
 
     config = config_from_toml(config_toml)
     layout = BuildLayout(build_dir)
     others = sorted(set(read_doc_ids(layout)) - set(eval_ids))
-    cfg = config.model_copy(update={"tokenize": config.tokenize.model_copy(
-        update={"val_permille": 1000})})
-    return str(tokenize_build(layout, cfg, config.ablate.eval_recipe, exclude_ids=others,
-                              tokenizer_path=tokenizer))
+    every_doc_in_val = config.tokenize.model_copy(update={"val_permille": 1000})
+    return stage.run(layout, every_doc_in_val, recipe=config.ablate.eval_recipe,
+                     recipes=config.recipes, exclude_ids=others, tokenizer_path=tokenizer)["dir"]
 
 
 @task(name="train-variant")
@@ -278,9 +267,9 @@ def publish(table_md: str, png: bytes, key: str) -> None:
 
 
 def _manifest_counts(tokens_dir: str) -> dict[str, Any]:
-    m = json.loads((Path(tokens_dir) / "manifest.json").read_text())
-    train_split = m["splits"]["train"]
-    return {"docs": train_split["docs"], "train_tokens": train_split["tokens"]}
+    m = TokensManifest.model_validate_json((Path(tokens_dir) / TOKENS_MANIFEST_FILE).read_text())
+    train_split = m.splits["train"]
+    return {"docs": train_split.docs, "train_tokens": train_split.tokens}
 
 
 @flow(name="webtext-ablate", log_prints=True)

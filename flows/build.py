@@ -4,11 +4,14 @@ In:  a resolved `WebtextConfig` (passed to tasks as TOML text, so it pickles and
      UI) and a build directory.
 Out: the build's files (see `webtext.layout`) and a small summary dict.
 
-The tasks are thin wrappers over the stage functions ("remove the decorators and the code still
-works"): each one passes paths and small stats, never lists of documents. Every stage skips the
-shards it has finished, so a re-run of a finished build does no work and an interrupted one
-resumes. Only the network-facing crawl tasks retry. Shard work runs in worker processes by
-default, or on a Dask cluster when given its address.
+The tasks wrap the stage functions directly ("remove the decorators and the code still
+works"): each stage's `run(layout, its config table, progress)`, or for the shard-parallel
+stages their shard-level functions (crawl: `plan_shards`, `crawl_shard`, `finalize`; clean:
+`plan_resume`, `clean_shard`, `write_stats`). Tasks pass paths and small stats, never lists of
+documents. Every stage owns its completion markers and skips what it has finished, so a re-run
+of a finished build does no work and an interrupted one resumes. Only the network-facing crawl
+tasks retry. Shard work runs in worker processes by default, or on a Dask cluster when given
+its address.
 """
 
 from __future__ import annotations
@@ -19,9 +22,8 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 
-from webtext.config import WebtextConfig, to_toml
-from webtext.flows import stages
-from webtext.layout import BuildLayout
+from webtext.config import WebtextConfig, config_from_toml, to_toml, write_resolved
+from webtext.layout import BuildLayout, resume_note
 
 
 def _logger() -> logging.Logger | logging.LoggerAdapter:
@@ -33,48 +35,94 @@ def _logger() -> logging.Logger | logging.LoggerAdapter:
 
 @task(name="source")
 def source_task(build_dir: str, config_toml: str) -> dict[str, Any]:
-    return stages.source(BuildLayout(build_dir), stages.config_from_toml(config_toml))
+    from webtext.crawl import source
+
+    config, layout = config_from_toml(config_toml), BuildLayout(build_dir)
+    stats = source.run(layout, config.source)
+    if not stats.get("skipped"):
+        write_resolved(config, layout.config("source"))
+    return stats
 
 
 @task(name="crawl-plan")
 def crawl_plan_task(build_dir: str, config_toml: str) -> int:
-    return stages.crawl_plan(BuildLayout(build_dir), stages.config_from_toml(config_toml))
+    """Cut urls.parquet into crawl shards (once per build); the number of shards."""
+    from webtext.crawl.stage import plan_shards
+
+    return plan_shards(BuildLayout(build_dir), config_from_toml(config_toml).crawl.shards)
 
 
 # The only network-facing task, so the only one that retries (a shard resumes where it was).
 @task(name="crawl-shard", retries=2, retry_delay_seconds=5)
 def crawl_shard_task(build_dir: str, config_toml: str, shard: int,
                      archives: list[str]) -> dict[str, Any]:
-    return stages.crawl_shard(BuildLayout(build_dir), stages.config_from_toml(config_toml),
-                              shard, [Path(a) for a in archives])
+    """Crawl one shard in its own subprocess; a finished shard returns at once."""
+    from webtext.crawl.stage import crawl_shard
+
+    return crawl_shard(BuildLayout(build_dir), config_from_toml(config_toml).crawl, shard,
+                       archives=[Path(a) for a in archives] or None)
 
 
 @task(name="crawl-finish")
 def crawl_finish_task(build_dir: str, config_toml: str) -> dict[str, Any]:
-    return stages.crawl_finish(BuildLayout(build_dir), stages.config_from_toml(config_toml))
+    """fetch.parquet, linkrot.json and the crawl stats from the finished shards."""
+    from webtext.crawl.stage import finalize
+
+    config, layout = config_from_toml(config_toml), BuildLayout(build_dir)
+    stats = finalize(layout, config.crawl)
+    if not stats.get("skipped"):
+        write_resolved(config, layout.config("crawl"))
+    return stats
 
 
 @task(name="clean-shard")
 def clean_shard_task(build_dir: str, config_toml: str, shard: str) -> dict[str, Any]:
-    return stages.clean_shard(BuildLayout(build_dir), stages.config_from_toml(config_toml),
-                              shard)
+    from webtext.clean.stage import clean_shard
+
+    return clean_shard(BuildLayout(build_dir), config_from_toml(config_toml).clean, shard)
 
 
 @task(name="clean-finish")
 def clean_finish_task(build_dir: str, config_toml: str) -> dict[str, Any]:
-    return stages.clean_finish(BuildLayout(build_dir), stages.config_from_toml(config_toml))
+    from webtext.clean.stage import write_stats
+
+    config, layout = config_from_toml(config_toml), BuildLayout(build_dir)
+    stats = write_stats(layout, config.clean)
+    write_resolved(config, layout.config("clean"))
+    return stats
 
 
 @task(name="dedup")
 def dedup_task(build_dir: str, config_toml: str, previous: list[str]) -> dict[str, Any]:
-    return stages.dedup(BuildLayout(build_dir), stages.config_from_toml(config_toml),
-                        [Path(p) for p in previous])
+    from webtext.dedup import stage
+
+    return stage.run(BuildLayout(build_dir), config_from_toml(config_toml).dedup,
+                     previous=[Path(p) for p in previous])
 
 
 @task(name="tokenize")
 def tokenize_task(build_dir: str, config_toml: str, recipe: str) -> str:
-    return str(stages.tokenize(BuildLayout(build_dir), stages.config_from_toml(config_toml),
-                               recipe))
+    """The tokens dir of one recipe."""
+    from webtext.tokenize import stage
+
+    config = config_from_toml(config_toml)
+    return stage.run(BuildLayout(build_dir), config.tokenize, recipe=recipe,
+                     recipes=config.recipes)["dir"]
+
+
+# What a re-run finds done, per stage: the unit counted and how to redo it.
+_REDO = {
+    "clean": ("shard", "delete {dir} or change the config/version to redo them"),
+    "dedup": ("signature shard", "delete {dir} or change the config/version to redo them"),
+}
+
+
+def resume_lines(stage: str, layout: BuildLayout, resume: dict[str, Any] | None) -> list[str]:
+    """What a stage skipped or redid on this run, in words (empty when it did all the work)."""
+    unit, redo = _REDO[stage]
+    folder = {"clean": layout.docs_dir, "dedup": layout.dedup_dir}[stage]
+    return [f"{stage}: {line}" for line in resume_note(resume or {}, unit,
+                                                       redo.format(dir=folder))]
 
 
 @flow(name="webtext-build", log_prints=True)
@@ -85,8 +133,10 @@ def build_flow(build_dir: str, config_toml: str, previous: list[str] | None = No
     `previous`: earlier snapshots' build dirs (dedup marks duplicates of their documents);
     `archives`: WARC files whose pages are taken instead of fetching those URLs again.
     """
+    from webtext.clean.stage import plan_resume
+
     log = _logger()
-    config = stages.config_from_toml(config_toml)
+    config = config_from_toml(config_toml)
     layout = BuildLayout(build_dir)
     summary: dict[str, Any] = {"build_dir": build_dir}
     summary["source"] = source_task(build_dir, config_toml)
@@ -97,16 +147,16 @@ def build_flow(build_dir: str, config_toml: str, previous: list[str] | None = No
     summary["crawl_shards"] = [f.result() for f in crawl]
     summary["crawl"] = crawl_finish_task(build_dir, config_toml)
     log.info("crawl: %s", _short(summary["crawl"]))
-    jobs, resume = stages.clean_plan(layout, config)
-    cleaned = [clean_shard_task.submit(build_dir, config_toml, name) for name in jobs]
+    jobs, resume = plan_resume(layout, config.clean)
+    cleaned = [clean_shard_task.submit(build_dir, config_toml, job.name) for job in jobs]
     summary["clean_shards"] = [f.result() for f in cleaned]
     summary["clean"] = clean_finish_task(build_dir, config_toml) | {"resume": resume}
     log.info("clean: %s", _short(summary["clean"]))
-    for line in stages.resume_lines("clean", layout, resume):
+    for line in resume_lines("clean", layout, resume):
         log.info(line)
     summary["dedup"] = dedup_task(build_dir, config_toml, list(previous or []))
     log.info("dedup: %s", _short(summary["dedup"]))
-    for line in stages.resume_lines("dedup", layout, summary["dedup"].get("resume")):
+    for line in resume_lines("dedup", layout, summary["dedup"].get("resume")):
         log.info(line)
     summary["tokens"] = {
         recipe: tokenize_task(build_dir, config_toml, recipe) for recipe in config.build.recipes

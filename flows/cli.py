@@ -69,7 +69,8 @@ def add_arguments_build(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dask", metavar="ADDRESS", default=None,
                    help="run shard tasks on this Dask scheduler (e.g. tcp://127.0.0.1:8786)")
     p.add_argument("--previous", nargs="*", type=Path, default=[],
-                   help="earlier builds whose documents this build is deduplicated against")
+                   help="earlier builds whose documents this build is deduplicated against "
+                   "(added to dedup.previous)")
 
 
 def run_build(args: argparse.Namespace, config: WebtextConfig) -> int:
@@ -117,12 +118,18 @@ def add_arguments_serve(p: argparse.ArgumentParser) -> None:
     _config_arg(p)
     p.add_argument("--cron", default=None, help='cron schedule (default serve.cron, "0 3 * * *")')
     p.add_argument("--name", default="webtext-nightly", help="deployment name")
+    p.add_argument("--overlap", choices=("skip", "enqueue"), default=None,
+                   help="a run due while a snapshot of the same data root is still building is "
+                   "cancelled (skip) or waits for it (enqueue); default serve.overlap, skip")
 
 
 def run_serve(args: argparse.Namespace, config: WebtextConfig) -> int:
     from webtext.flows.serve import serve
 
     config = _resolve(args, config)
+    if args.overlap is not None:
+        config = config.model_copy(update={"serve": config.serve.model_copy(
+            update={"overlap": args.overlap})})
     serve(config, args.cron or config.serve.cron, args.name)
     return 0
 
@@ -138,7 +145,7 @@ def run_demo(args: argparse.Namespace, config: WebtextConfig) -> int:
     from rich.console import Console
 
     from webtext.flows.demo import run_demo as demo
-    from webtext.flows.report import terminal_tables
+    from webtext.flows.report import linkrot_recovery_table, terminal_tables
 
     console = Console()
     console.print("[bold]webtext demo[/bold]: the whole pipeline, offline, on the generated "
@@ -152,6 +159,9 @@ def run_demo(args: argparse.Namespace, config: WebtextConfig) -> int:
     console.rule("results")
     for table in terminal_tables(result["stats"])[:1]:
         console.print(table)
+    recovery = linkrot_recovery_table(result["stats"])  # link rot, with archive recovery
+    if recovery is not None:
+        console.print(recovery)
     console.print(result["ablation"]["table"])
     layout = result["layout"]
     console.print(f"report:   {layout.report_html}\nablation: {result['ablation']['dir']}\n"

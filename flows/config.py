@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
 
 from webtext.configbase import StageConfig
 
@@ -26,14 +28,21 @@ class AblateConfig(StageConfig):
         default_factory=lambda: ["raw", "dedup_only", "quality_dedup", "webtext"])
     baseline: str = "raw"  # differences are reported against this variant
     seeds: list[int] = Field(default_factory=lambda: [0])
-    # Evaluation documents are drawn from the strictest recipe (DESIGN.md, "Ablations").
+    # Evaluation documents are drawn from the strictest recipe (docs/design.md, "Ablations").
     eval_recipe: str = "webtext"
     eval_docs: int = Field(12, ge=1)
     seed: int = 0  # which documents are drawn for evaluation
     # The shared tokenizer is trained on this recipe's training documents (default: eval_recipe).
     tokenizer_recipe: str | None = None
-    # GPT-3 (Brown et al. 2020, appendix C) and NeMo Curator flag 13-gram overlaps.
-    decontam_ngram: int = Field(13, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _decontam_ngram_moved(cls, data: Any) -> Any:
+        # the overlap check with the evaluation documents uses the dedup stage's n-gram size
+        if isinstance(data, dict) and "decontam_ngram" in data:
+            raise ValueError("ablate.decontam_ngram was removed: use dedup.decontam_ngram "
+                             "(one n-gram size for the dedup stage and the ablation)")
+        return data
 
 
 class ServeConfig(StageConfig):
@@ -41,3 +50,10 @@ class ServeConfig(StageConfig):
 
     cron: str = "0 3 * * *"  # every night at 03:00
     refetch: bool = False  # fetch again URLs that earlier snapshots already fetched
+    # What a scheduled run does while another snapshot of the same data root is still building.
+    # "skip" (the default) loses nothing: every snapshot reads all the dumps present when it
+    # starts and builds on every finished snapshot, so the next run after the long one catches
+    # up. "enqueue" waits and builds every time the schedule fires; when builds outlast the
+    # interval its queue only grows, and the snapshots it builds back to back mostly repeat
+    # each other.
+    overlap: Literal["skip", "enqueue"] = "skip"

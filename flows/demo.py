@@ -27,6 +27,13 @@ DEMO_OVERRIDES = [
     "crawl.download_delay=0.0",
     "crawl.retry_backoff_base=0.1",
     "crawl.retry_backoff_max=0.5",
+    # Link rot: URLs dead live are looked up in the fixture's web archives (Common Crawl and
+    # the Wayback Machine, served on loopback with the mini-web). Their request rates are
+    # raised from the real services' defaults only because these archives are local.
+    "crawl.archive_lookup=\"dead\"",
+    "crawl.cc_index_rate=50.0",
+    "crawl.cc_data_rate=50.0",
+    "crawl.wayback_rate=50.0",
     # A tiny corpus: a small vocabulary so that every piece is seen often enough.
     "tokenize.vocab_size=1024",
     "tokenize.val_permille=100",
@@ -55,6 +62,7 @@ def run_demo(config: WebtextConfig, out: Path, console: Any) -> dict[str, Any]:
     from webtext.flows.build import run_build
     from webtext.flows.statsflow import stats_flow
     from webtext.layout import BuildLayout
+    from webtext.world.archive import service_for
     from webtext.world.dumps import write_world
     from webtext.world.miniweb import MiniWeb
     from webtext.world.spec import World
@@ -66,7 +74,7 @@ def run_demo(config: WebtextConfig, out: Path, console: Any) -> dict[str, Any]:
     write_world(world, world_dir)
     console.print(f"dumps in {world_dir / 'dumps'}; description in {world_dir / 'world.json'}")
     layout = BuildLayout(out / "build")
-    with MiniWeb(world) as web:
+    with MiniWeb(world, archive=service_for(world)) as web:
         cfg = demo_config(config, web.crawl_overrides())
         cfg.source.dumps = [str(world_dir / "dumps")]
         console.rule(f"2/4 build (mini-web on {web.address}, loopback only)")

@@ -1,6 +1,6 @@
 """Render build statistics: rich tables for the terminal, report.html with embedded plots.
 
-In:  the dict of `webtext.flows.stats.compute_stats`.
+In:  the dict of `webtext.flows.corpusstats.compute_stats`.
 Out: rich renderables, PNG plots (bytes), and a self-contained HTML report.
 """
 
@@ -24,6 +24,39 @@ def funnel_rows(stats: dict[str, Any]) -> list[tuple[str, str, str]]:
         rows.append((f"tokens ({name})", f"{t['tokens']:,}",
                      f"{t['docs']:,} docs, {t['bytes_per_token']} bytes/token"))
     return rows
+
+
+def linkrot_recovery_rows(stats: dict[str, Any]) -> list[tuple[str, ...]]:
+    """(group, urls, alive, Common Crawl, Wayback, lost) rows of the link-rot recovery table:
+    every URL, then by submission year, then by domain (only domains with a dead URL)."""
+    recovery = (stats.get("linkrot") or {}).get("recovery")
+    if not recovery:
+        return []
+
+    def row(name: str, r: dict[str, Any]) -> tuple[str, ...]:
+        cells = [f"{r[k]} ({r[k + '_share']:.0%})" for k in
+                 ("alive", "archived_cc", "archived_ia", "lost")]
+        return (name, str(r["urls"]), *cells)
+
+    rows = [row("all URLs", recovery["all"])]
+    rows += [row(f"year {y}", r) for y, r in recovery["by_year"].items()]
+    rows += [row(d, r) for d, r in recovery["by_domain"].items() if r["alive"] < r["urls"]]
+    return rows
+
+
+def linkrot_recovery_table(stats: dict[str, Any]) -> Any:
+    """The link-rot table with recovery, as a rich Table (None without link-rot stats)."""
+    from rich.table import Table
+
+    rows = linkrot_recovery_rows(stats)
+    if not rows:
+        return None
+    t = Table(title="link rot: alive, recovered from web archives, or lost")
+    for name in ("URLs of", "urls", "alive", "Common Crawl", "Wayback", "lost"):
+        t.add_column(name, justify="left" if name == "URLs of" else "right")
+    for r in rows:
+        t.add_row(*r)
+    return t
 
 
 def terminal_tables(stats: dict[str, Any]) -> list[Any]:
@@ -57,6 +90,9 @@ def terminal_tables(stats: dict[str, Any]) -> list[Any]:
         for size, n in stats["cluster_sizes"].items():
             t.add_row(size, str(n))
         tables.append(t)
+    recovery = linkrot_recovery_table(stats)
+    if recovery is not None:
+        tables.append(recovery)
     return tables
 
 
@@ -120,6 +156,8 @@ def html_report(stats: dict[str, Any], images: dict[str, bytes]) -> str:
     )
     domains = "".join(f"<tr><td>{esc(d)}</td><td>{n}</td></tr>"
                       for d, n in stats.get("top_domains") or [])
+    linkrot = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>"
+                      for r in linkrot_recovery_rows(stats))
     rules = "".join(f"<tr><td>{esc(r)}</td><td>{n}</td></tr>" for r, n in
                     sorted((stats.get("rules_failed_any") or {}).items(), key=lambda kv: -kv[1]))
     return f"""<!DOCTYPE html>
@@ -132,6 +170,8 @@ figure{{display:inline-block;margin:8px}}</style></head><body>
 ({'all steps add up' if stats.get('adds_up') else 'SOME STEPS DO NOT ADD UP'}).</p>
 <table><tr><th>step</th><th>count</th><th>note</th></tr>{rows}</table>
 <h2>Every rule a document fails</h2><table><tr><th>rule</th><th>docs</th></tr>{rules}</table>
+<h2>Link rot and recovery</h2><table><tr><th>URLs of</th><th>urls</th><th>alive</th>
+<th>Common Crawl</th><th>Wayback</th><th>lost</th></tr>{linkrot}</table>
 <h2>Top domains</h2><table><tr><th>domain</th><th>urls</th></tr>{domains}</table>
 <h2>Plots</h2>{imgs}
 </body></html>

@@ -20,9 +20,8 @@ from typing import Any
 
 from prefect import flow
 
-from webtext.config import WebtextConfig, to_toml
+from webtext.config import WebtextConfig, config_from_toml, to_toml
 from webtext.errors import UsageError
-from webtext.flows.stages import config_from_toml
 from webtext.io import write_json
 
 SNAPSHOTS = "snapshots"

@@ -13,8 +13,8 @@ from typing import Any
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from webtext.flows.corpusstats import compute_stats
 from webtext.flows.report import funnel_rows, html_report, plots
-from webtext.flows.stats import compute_stats
 from webtext.io import write_bytes, write_json
 from webtext.layout import BuildLayout
 

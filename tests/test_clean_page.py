@@ -13,12 +13,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from webtext.clean.config import CleanConfig
-from webtext.clean.docs import DOCS_SCHEMA, PageRef
+from webtext.clean.docs import PageRef
 from webtext.clean.fixture import png_bytes
 from webtext.clean.page import Extracted, PageCleaner, RawPage
 from webtext.clean.reasons import Reason
 from webtext.clean.shard import ShardJob, run_shard
 from webtext.clean.warc import write_responses
+from webtext.records import DOCS_SCHEMA
 from webtext.world.spec import World
 
 WORLD = World(0)

@@ -22,7 +22,7 @@ import pytest
 from webtext.clean.config import CleanConfig
 from webtext.clean.fixture import PROSE, Response, write_build
 from webtext.clean.page import Extracted
-from webtext.clean.stage import clean_build
+from webtext.clean.stage import run as clean_run
 from webtext.cli import main
 from webtext.errors import StageError
 
@@ -51,8 +51,8 @@ def test_hanging_and_crashing_pages_get_a_status_and_the_shard_goes_on(tmp_path)
     config = CleanConfig(page_timeout_s=0.5, kill_grace_s=0.5)
     progress: list[tuple[int, int]] = []
 
-    stats = clean_build(layout, config, workers=1, extract=scripted_extract,
-                        on_progress=lambda done, total: progress.append((done, total)))
+    stats = clean_run(layout, config, lambda p: progress.append((p.done, p.total)), workers=1,
+                      extract=scripted_extract)
 
     rows = {r["url"].rsplit("/", 1)[1]: r for r in pq.read_table(
         layout.docs_dir / "00000.parquet").to_pylist()}
@@ -96,7 +96,7 @@ def _one_page_build(tmp_path):
 def test_a_worker_that_fails_at_start_reports_its_error(tmp_path):
     layout = _one_page_build(tmp_path)
     with pytest.raises(StageError) as caught:
-        clean_build(layout, CleanConfig(), workers=1, extract=UnimportableExtractor())
+        clean_run(layout, CleanConfig(), workers=1, extract=UnimportableExtractor())
     assert str(caught.value) == ("clean worker failed to start: ModuleNotFoundError: No module "
                                  "named 'lxml.html.clean_not_installed'")
     assert not list(layout.docs_dir.glob("*.parquet"))
@@ -106,15 +106,15 @@ def test_a_worker_that_dies_before_its_first_page_is_not_blamed_on_a_page(tmp_pa
     layout = _one_page_build(tmp_path)
     with pytest.raises(StageError, match=r"^clean worker exited before its first page 3 times "
                                          r"\(exit code 3\)$"):
-        clean_build(layout, CleanConfig(), workers=1, extract=DyingExtractor())
+        clean_run(layout, CleanConfig(), workers=1, extract=DyingExtractor())
 
 
 def test_the_cli_prints_the_start_failure_in_one_line(tmp_path, monkeypatch, capsys):
     import webtext.clean.stage as stage
 
     layout = _one_page_build(tmp_path)
-    monkeypatch.setattr(stage, "clean_build", functools.partial(
-        stage.clean_build, extract=UnimportableExtractor()))
+    monkeypatch.setattr(stage, "run", functools.partial(
+        stage.run, extract=UnimportableExtractor()))
     assert main(["clean", str(layout.root), "--workers", "1"]) == 1
     assert capsys.readouterr().err.splitlines() == [
         "webtext clean: clean worker failed to start: ModuleNotFoundError: No module named "

@@ -19,13 +19,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from webtext.clean.config import CleanConfig
-from webtext.clean.docs import DOCS_SCHEMA
 from webtext.clean.fixture import token_prf, world_responses, write_build
 from webtext.clean.page import Extracted
-from webtext.clean.stage import clean_build, clean_shard, plan
+from webtext.clean.stage import clean_shard, plan
+from webtext.clean.stage import run as clean_run
 from webtext.cli import main
 from webtext.layout import shard_marker
-from webtext.records import doc_id
+from webtext.records import DOCS_SCHEMA, doc_id
 from webtext.world.html import BOILERPLATE_MARKERS
 from webtext.world.spec import CHARSET_SENTENCE, World
 
@@ -56,7 +56,7 @@ def built(tmp_path_factory):
     world = World(0)
     responses = world_responses(world)
     layout = write_build(tmp_path_factory.mktemp("build"), responses, n_shards=2)
-    stats = clean_build(layout, CleanConfig(), workers=2)
+    stats = clean_run(layout, CleanConfig(), workers=2)
     pages = {p.url: p for p in world.pages}
     rows = {row["url"]: row for row in read_docs(layout.docs_dir)}
     return layout, stats, pages, rows, responses
@@ -126,11 +126,11 @@ def test_extraction_recovers_the_article_body(built):
 def test_rerun_skips_finished_shards_and_rebuilds_the_same_bytes(built):
     layout, stats, _, _, _ = built
     before = digests(layout.docs_dir)
-    again = clean_build(layout, CleanConfig(), workers=2, extract=never_called)
+    again = clean_run(layout, CleanConfig(), workers=2, extract=never_called)
     assert digests(layout.docs_dir) == before and again["docs"] == stats["docs"]
     (layout.docs_dir / "00001.parquet").unlink()
     shard_marker(layout.docs_dir / "00001.parquet").unlink()
-    clean_build(layout, CleanConfig(), workers=1)
+    clean_run(layout, CleanConfig(), workers=1)
     assert digests(layout.docs_dir) == before
     # The per-shard entry point of the flows: a finished shard is not cleaned again.
     marker = clean_shard(layout, CleanConfig(), "00000", extract=never_called)

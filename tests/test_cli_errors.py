@@ -78,7 +78,7 @@ def inject(kind: str) -> None:
     elif kind == "clean_disk_full":  # the clean workers write the shards
         import webtext.clean.stage as stage
 
-        stage.clean_build = functools.partial(stage.clean_build, extract=disk_full_extract)
+        stage.run = functools.partial(stage.run, extract=disk_full_extract)
     elif kind == "forbidden":
         _forbid_new_files()
     else:
@@ -169,7 +169,7 @@ def test_clean_disk_full_in_a_worker_is_one_line(tmp_path):
 
 
 def test_tokenize_disk_full_is_one_line(tmp_path):
-    from test_tokenize_fixtures import corpus_build
+    from tokenize_fixtures import corpus_build
 
     layout, _ = corpus_build(tmp_path / "b")
     assert webtext("tokenize", layout.root, "--recipe", "raw", *TOKENIZE)[0] == 0
@@ -250,7 +250,7 @@ def test_clean_on_a_real_full_then_read_only_disk(tmp_path, small_disk):
 
 
 def test_tokenize_on_a_real_full_disk(tmp_path, small_disk):
-    from test_tokenize_fixtures import corpus_build
+    from tokenize_fixtures import corpus_build
 
     layout, _ = corpus_build(tmp_path / "b")
     small_disk(layout.tokens_root, "64k")  # room for the tokenizer and a shard or two
@@ -264,7 +264,7 @@ def test_tokenize_on_a_real_full_disk(tmp_path, small_disk):
 
 # ------------------------------------------------------------------ inspect takes every code
 def test_every_code_the_reports_print_is_known_to_inspect():
-    from webtext.clean import report
+    from webtext.clean import inspect as report
     from webtext.clean.reasons import Reason
     from webtext.dedup.clusters import DupKind
     from webtext.errors import UsageError
@@ -289,11 +289,11 @@ def test_every_code_the_reports_print_is_known_to_inspect():
 
 
 def test_inspect_dedup_codes(tmp_path, capsys):
-    from webtext.clean.stage import clean_build
-    from webtext.dedup.store import DEDUP_SCHEMA
+    from webtext.clean.stage import run as clean_run
+    from webtext.records import DEDUP_SCHEMA
 
     layout = clean_fixture(tmp_path / "b")
-    clean_build(layout, CleanConfig(), workers=1)
+    clean_run(layout, CleanConfig(), workers=1)
     assert main(["inspect", str(layout.root), "--reason", "duplicate_near"]) == 2
     assert "run `webtext dedup`" in capsys.readouterr().err
     ids = sorted(r["doc_id"] for p in layout.docs_shards()

@@ -175,7 +175,7 @@ def test_robots_txt_404_allows_all_whatever_its_body(crawled):
 
 
 def test_new_status_is_counted_in_stats_and_linkrot(crawled):
-    from webtext.flows.stats import compute_stats
+    from webtext.flows.corpusstats import compute_stats
 
     unreachable = 3 * PAGES  # down, slow, refused
     assert crawled["stats"]["status"] == {"fetched": PAGES, "robots_unreachable": unreachable}

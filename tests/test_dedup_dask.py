@@ -1,8 +1,8 @@
-"""The scale path: the sharded band-bucket join on Dask gives the in-memory clusters.
+"""The scale path: the sharded band-bucket join on Dask gives the in-process clusters.
 
 One LocalCluster (127.0.0.1, two worker processes) serves the module; each build runs once
-with datasketch's in-memory MinHashLSH and once with the Dask join, and the outputs must be
-the same bytes.
+with the band join in this process (backend "local", the default) and once with the Dask
+join, and the outputs must be the same bytes.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 from test_dedup_stage import write_docs_rows
 
 from webtext.dedup.config import DedupConfig
-from webtext.dedup.stage import dedup_build
+from webtext.dedup.stage import run as run_dedup
 from webtext.layout import BuildLayout
 from webtext.records import doc_id
 from webtext.world.spec import World
@@ -44,27 +44,27 @@ def _both(tmp: Path, name: str, rows: list[dict], shards: int, scheduler: str,
           previous: list[Path] | None = None, **cfg):
     """Run the same docs through both backends; return the two layouts and stats."""
     base = dict(workers=1, report_thresholds=[0.5, 0.8], discover_previous=False, **cfg)
-    mem = _write(tmp / "memory" / name, rows, shards)
+    local = _write(tmp / "local" / name, rows, shards)
     dsk = _write(tmp / "dask" / name, rows, shards)
-    prev_m = [tmp / "memory" / p for p in previous or []]
+    prev_l = [tmp / "local" / p for p in previous or []]
     prev_d = [tmp / "dask" / p for p in previous or []]
-    s_mem = dedup_build(mem, DedupConfig(**base), previous=prev_m)
-    s_dsk = dedup_build(dsk, DedupConfig(**base, backend="dask", dask_scheduler=scheduler,
+    s_local = run_dedup(local, DedupConfig(**base), previous=prev_l)
+    s_dsk = run_dedup(dsk, DedupConfig(**base, backend="dask", dask_scheduler=scheduler,
                                          partitions=3), previous=prev_d)
-    return mem, dsk, s_mem, s_dsk
+    return local, dsk, s_local, s_dsk
 
 
-def test_dask_join_equals_memory_on_the_fixture_world(tmp_path, scheduler):
+def test_dask_join_equals_local_on_the_fixture_world(tmp_path, scheduler):
     world = World(0)
     rows = [{"doc_id": doc_id(p.url), "karma": 10, "text": p.body, "n_chars": len(p.body)}
             for p in world.pages]
-    mem, dsk, s_mem, s_dsk = _both(tmp_path, "w", rows, 3, scheduler)
-    assert mem.dedup.read_bytes() == dsk.dedup.read_bytes()
+    local, dsk, s_local, s_dsk = _both(tmp_path, "w", rows, 3, scheduler)
+    assert local.dedup.read_bytes() == dsk.dedup.read_bytes()
     res = {r["doc_id"]: r for r in pq.read_table(dsk.dedup).to_pylist()}
     for urls in world.expected()["syndication_groups"].values():
         assert len({res[doc_id(u)]["cluster_id"] for u in urls}) == 1
     assert s_dsk["lsh"]["backend"] == "dask"
-    assert [r["duplicates"] for r in s_mem["threshold_report"]] == \
+    assert [r["duplicates"] for r in s_local["threshold_report"]] == \
         [r["duplicates"] for r in s_dsk["threshold_report"]]
     assert (dsk.dedup_dir / ".join").exists() is False  # intermediate files are removed
 
@@ -95,16 +95,16 @@ def _generated(seed: int, n: int, start: int) -> list[dict]:
     return rows
 
 
-def test_dask_join_equals_memory_on_a_generated_corpus_with_a_previous_snapshot(
+def test_dask_join_equals_local_on_a_generated_corpus_with_a_previous_snapshot(
         tmp_path, scheduler):
     old = _generated(1, 120, 0)
     new = _generated(2, 150, 300)  # overlaps the old snapshot's paragraphs in part
     _both(tmp_path, "old", old, 2, scheduler)
-    mem, dsk, s_mem, s_dsk = _both(tmp_path, "new", new, 4, scheduler, previous=["old"])
-    assert mem.dedup.read_bytes() == dsk.dedup.read_bytes()
-    assert s_mem["dup_near"] > 10 and s_mem["dup_exact"] > 5  # the corpus has duplicates
-    assert s_mem["dup_earlier_snapshot"] > 0
+    local, dsk, s_local, s_dsk = _both(tmp_path, "new", new, 4, scheduler, previous=["old"])
+    assert local.dedup.read_bytes() == dsk.dedup.read_bytes()
+    assert s_local["dup_near"] > 10 and s_local["dup_exact"] > 5  # the corpus has duplicates
+    assert s_local["dup_earlier_snapshot"] > 0
     for key in ("kept", "dup_exact", "dup_near", "dup_earlier_snapshot"):
-        assert s_mem[key] == s_dsk[key]
-    reports = [json.loads((x.dedup_dir / ".thresholds.json").read_text()) for x in (mem, dsk)]
+        assert s_local[key] == s_dsk[key]
+    reports = [json.loads((x.dedup_dir / ".thresholds.json").read_text()) for x in (local, dsk)]
     assert [r["duplicates"] for r in reports[0]] == [r["duplicates"] for r in reports[1]]

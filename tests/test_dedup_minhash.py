@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 from datasketch import LeanMinHash, MinHash, MinHashLSH
 
-from webtext.dedup.bandjoin import components
-from webtext.dedup.clusters import cluster_memory
+from webtext.dedup.bandjoin import cluster_local, components
 from webtext.dedup.minhash import (
     Sketcher,
     SketchParams,
@@ -150,8 +149,7 @@ def test_estimate_rmse_recall_and_no_false_merges():
     # the full near-dedup rule at the default threshold: LSH candidates + verification
     bands, rows = lsh_params(0.6, 128, 0.2)
     hashes = np.arange(len(sigs), dtype=np.uint64)  # no exact duplicates among the sets
-    labels, _ = cluster_memory(sigs, hashes, np.ones(len(sigs), bool), bands, rows,
-                               0.6, True, 1)
+    labels, _ = cluster_local(sigs, hashes, np.ones(len(sigs), bool), bands, rows, 0.6, True)
     merged = labels[0::2] == labels[1::2]
     high = truth >= 0.9
     low = truth <= 0.3

@@ -14,8 +14,13 @@ import pytest
 
 from webtext.cli import main
 from webtext.dedup.config import DedupConfig
-from webtext.dedup.decontam import find_contaminated, overlap_report
-from webtext.dedup.stage import dedup_build
+from webtext.dedup.decontam import (
+    contaminated_ids,
+    doc_texts,
+    find_contaminated,
+    overlap_report,
+)
+from webtext.dedup.stage import run as run_dedup
 from webtext.io import write_parquet
 from webtext.layout import BuildLayout
 from webtext.records import doc_id
@@ -50,7 +55,7 @@ def _result(layout: BuildLayout) -> dict[str, dict]:
 def world_build(tmp_path_factory):
     root = tmp_path_factory.mktemp("data") / "2019-01"
     layout = _write_docs(root, WORLD.pages)
-    stats = dedup_build(layout, DedupConfig(**FAST))
+    stats = run_dedup(layout, DedupConfig(**FAST))
     return layout, stats
 
 
@@ -132,15 +137,15 @@ def test_threshold_report_from_stored_signatures(world_build):
 def test_rerun_is_resumable_and_gives_the_same_bytes(tmp_path):
     pages = [p for p in WORLD.pages if p.kind in ("syndicated", "article")][:40]
     layout = _write_docs(tmp_path / "b", pages)
-    dedup_build(layout, DedupConfig(**FAST))
+    run_dedup(layout, DedupConfig(**FAST))
     first = layout.dedup.read_bytes()
     sig_file = layout.dedup_dir / ".minhash" / "00000.npy"
     mtime = sig_file.stat().st_mtime_ns
-    dedup_build(layout, DedupConfig(**FAST))
+    run_dedup(layout, DedupConfig(**FAST))
     assert layout.dedup.read_bytes() == first
     assert sig_file.stat().st_mtime_ns == mtime  # finished shards are not recomputed
     # other signature parameters: stored signatures are replaced, not mixed
-    dedup_build(layout, DedupConfig(**FAST, seed=2))
+    run_dedup(layout, DedupConfig(**FAST, seed=2))
     assert sig_file.stat().st_mtime_ns != mtime
     # a docs shard re-written by the clean stage gets new signatures
     mtime = sig_file.stat().st_mtime_ns
@@ -148,7 +153,7 @@ def test_rerun_is_resumable_and_gives_the_same_bytes(tmp_path):
     doubled = pa.concat_tables([table, table.set_column(
         0, "doc_id", pa.array([d + "-copy" for d in table.column("doc_id").to_pylist()]))])
     write_parquet(layout.docs_dir / "00000.parquet", doubled)
-    stats = dedup_build(layout, DedupConfig(**FAST, seed=2))
+    stats = run_dedup(layout, DedupConfig(**FAST, seed=2))
     assert sig_file.stat().st_mtime_ns != mtime
     assert stats["docs"] == len(pages) + table.num_rows
     assert stats["dup_exact"] >= table.num_rows
@@ -158,8 +163,8 @@ def test_worker_processes_give_the_same_output(tmp_path):
     pages = [p for p in WORLD.pages if p.kind in ("syndicated", "article", "spam")]
     one = _write_docs(tmp_path / "one", pages, shards=3)
     two = _write_docs(tmp_path / "two", pages, shards=3)
-    dedup_build(one, DedupConfig(workers=1, report_thresholds=[0.6], discover_previous=False))
-    dedup_build(two, DedupConfig(workers=2, report_thresholds=[0.6], discover_previous=False))
+    run_dedup(one, DedupConfig(workers=1, report_thresholds=[0.6], discover_previous=False))
+    run_dedup(two, DedupConfig(workers=2, report_thresholds=[0.6], discover_previous=False))
     assert one.dedup.read_bytes() == two.dedup.read_bytes()
 
 
@@ -167,11 +172,11 @@ def test_keep_rule_prefers_karma(tmp_path):
     group = [p for p in WORLD.pages if p.group == "story-1"]
     karma = {group[3].url: 500}
     layout = _write_docs(tmp_path / "k", group, shards=1, karma=karma)
-    dedup_build(layout, DedupConfig(**FAST))
+    run_dedup(layout, DedupConfig(**FAST))
     res = _result(layout)
     assert [res[doc_id(p.url)]["keep"] for p in group] == [False, False, False, True]
     layout2 = _write_docs(tmp_path / "k2", group, shards=1, karma=karma)
-    dedup_build(layout2, DedupConfig(**FAST, keep_rule=["earliest"], discover_previous=False))
+    run_dedup(layout2, DedupConfig(**FAST, keep_rule=["earliest"], discover_previous=False))
     res2 = _result(layout2)
     assert [res2[doc_id(p.url)]["keep"] for p in group] == [True, False, False, False]
 
@@ -181,12 +186,12 @@ def test_later_snapshot_marks_duplicates_of_earlier_ones(tmp_path):
     story = [p for p in WORLD.pages if p.group == "story-2"]
     snapshots = tmp_path / "snapshots"  # a scheduled corpus (flows/serve.py)
     old = _write_docs(snapshots / "2019-01", articles[:20] + story[:1], shards=1)
-    dedup_build(old, DedupConfig(**FAST))
+    run_dedup(old, DedupConfig(**FAST))
     (old.root / "snapshot.json").write_text("{}")  # the snapshot finished
     # the new snapshot re-crawls 5 old articles and carries edited copies of an old story
     new_pages = articles[15:40] + story[2:]
     new = _write_docs(snapshots / "2019-02", new_pages, shards=2)
-    stats = dedup_build(new, DedupConfig(**FAST))  # discovers 2019-01 beside it
+    stats = run_dedup(new, DedupConfig(**FAST))  # discovers 2019-01 beside it
     res = _result(new)
     assert stats["previous_builds"] == [str((snapshots / "2019-01").resolve())]
     earlier = {d for d, r in res.items() if r["dup_kind"] == "earlier_snapshot"}
@@ -196,10 +201,10 @@ def test_later_snapshot_marks_duplicates_of_earlier_ones(tmp_path):
     assert res[doc_id(story[2].url)]["dup_of"] == doc_id(story[0].url)
     assert all(r["keep"] for d, r in res.items() if d not in earlier)
     # without discovery the same build has no earlier snapshot
-    stats = dedup_build(new, DedupConfig(**FAST, discover_previous=False))
+    stats = run_dedup(new, DedupConfig(**FAST, discover_previous=False))
     assert stats["dup_earlier_snapshot"] == 0 and stats["previous_builds"] == []
     # ... unless it is named explicitly
-    stats = dedup_build(new, DedupConfig(**FAST, discover_previous=False),
+    stats = run_dedup(new, DedupConfig(**FAST, discover_previous=False),
                         previous=[snapshots / "2019-01"])
     assert stats["dup_earlier_snapshot"] == len(expected)
 
@@ -207,15 +212,15 @@ def test_later_snapshot_marks_duplicates_of_earlier_ones(tmp_path):
 def test_incompatible_previous_build_is_refused_or_skipped(tmp_path):
     pages = [p for p in WORLD.pages if p.kind == "article"][:5]
     old = _write_docs(tmp_path / "snapshots" / "a", pages, shards=1)
-    dedup_build(old, DedupConfig(**FAST, ngram=3))
+    run_dedup(old, DedupConfig(**FAST, ngram=3))
     (old.root / "snapshot.json").write_text("{}")
     new = _write_docs(tmp_path / "snapshots" / "b", pages, shards=1)
-    stats = dedup_build(new, DedupConfig(**FAST))
+    stats = run_dedup(new, DedupConfig(**FAST))
     assert stats["previous_builds"] == [] and len(stats["previous_skipped"]) == 1
     from webtext.errors import UsageError
 
     with pytest.raises(UsageError, match="parameters differ"):
-        dedup_build(new, DedupConfig(**FAST, previous=[str(old.root)]))
+        run_dedup(new, DedupConfig(**FAST, previous=[str(old.root)]))
 
 
 # ---------------------------------------------------------------- decontamination
@@ -252,7 +257,7 @@ def test_stage_marks_contaminated_documents(tmp_path):
     pages = [p for p in WORLD.pages if p.kind in ("article", "syndicated")]
     layout = _write_docs(tmp_path / "c", pages)
     story = [p for p in pages if p.group == "story-0"]
-    stats = dedup_build(layout, DedupConfig(**FAST), eval_texts=[story[0].body])
+    stats = run_dedup(layout, DedupConfig(**FAST), eval_texts=[story[0].body])
     res = _result(layout)
     flagged = {d for d, r in res.items() if r["contaminated"]}
     assert flagged == {doc_id(p.url) for p in story}  # the copies carry its 13-grams too
@@ -299,9 +304,97 @@ def test_config_validation():
         DedupConfig(keep_rule=["newest"])
 
 
-def test_numpy_backend_gives_the_memory_backend_bytes(world_build, tmp_path):
-    layout, stats = world_build
+def test_old_backend_name_numpy_is_the_local_join(world_build, tmp_path):
+    layout, stats = world_build  # the default backend
+    assert DedupConfig().backend == "local"
     other = _write_docs(tmp_path / "numpy", WORLD.pages)
-    s = dedup_build(other, DedupConfig(**FAST, backend="numpy"))
+    s = run_dedup(other, DedupConfig(**FAST, backend="numpy"))
     assert other.dedup.read_bytes() == layout.dedup.read_bytes()
-    assert s["lsh"]["backend"] == "numpy" and s["dup_near"] == stats["dup_near"]
+    assert s["lsh"]["backend"] == "local" and s["dup_near"] == stats["dup_near"]
+
+
+def test_removed_settings_name_their_replacement():
+    with pytest.raises(ValueError, match="'memory'.* was removed: use 'local'"):
+        DedupConfig(backend="memory")
+    from webtext.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match="ablate.decontam_ngram was removed: use "
+                                          "dedup.decontam_ngram"):
+        load_config(overrides=["ablate.decontam_ngram=8"])
+    assert load_config(overrides=["dedup.decontam_ngram=8"]).dedup.decontam_ngram == 8
+
+
+# ---------------------------------------------------------------- the stage's shape
+
+
+def test_run_skips_when_nothing_changed_and_redoes_when_an_input_did(tmp_path):
+    pages = [p for p in WORLD.pages if p.kind in ("syndicated", "article")][:30]
+    layout = _write_docs(tmp_path / "s", pages)
+    first = run_dedup(layout, DedupConfig(**FAST))
+    assert "skipped" not in first
+    made = layout.dedup.stat().st_mtime_ns
+    again = run_dedup(layout, DedupConfig(**FAST))
+    assert again["skipped"] is True and again["resume"] == {"skipped": 2, "redone": {}}
+    assert layout.dedup.stat().st_mtime_ns == made  # nothing written
+    assert {k: again[k] for k in ("docs", "kept", "dup_near")} == \
+        {k: first[k] for k in ("docs", "kept", "dup_near")}
+    # other evaluation texts: the clusters are reused from the stored signatures, the
+    # contamination is computed
+    evald = run_dedup(layout, DedupConfig(**FAST), eval_texts=[pages[0].body])
+    assert "skipped" not in evald and evald["contaminated"] >= 1
+    assert evald["resume"] == {"skipped": 2, "redone": {}}
+    assert run_dedup(layout, DedupConfig(**FAST), eval_texts=[pages[0].body])["skipped"]
+    # another config
+    assert "skipped" not in run_dedup(layout, DedupConfig(**FAST, keep_rule=["earliest"]))
+    # a docs shard written again
+    cfg = DedupConfig(**FAST, keep_rule=["earliest"])
+    assert run_dedup(layout, cfg)["skipped"]
+    shard = layout.docs_dir / "00001.parquet"
+    write_parquet(shard, pq.read_table(shard))
+    assert "skipped" not in run_dedup(layout, cfg)
+    # a docs shard gone
+    assert run_dedup(layout, cfg)["skipped"]
+    shard.unlink()
+    stats = run_dedup(layout, cfg)
+    assert "skipped" not in stats and stats["docs_shards"] == 1
+
+
+def test_run_reports_progress_and_takes_the_dedup_table_only(tmp_path):
+    pages = [p for p in WORLD.pages if p.kind in ("syndicated", "article")][:30]
+    layout = _write_docs(tmp_path / "p", pages, shards=3)
+    events = []
+    stats = run_dedup(layout, DedupConfig(**FAST), events.append,
+                      eval_texts=[pages[0].body])
+    last = {e.phase: e for e in events}
+    assert list(last) == ["signatures", "clusters", "threshold report", "decontamination"]
+    for phase in ("signatures", "clusters", "decontamination"):  # counted in documents
+        assert last[phase].done == last[phase].total == stats["docs"] == len(pages)
+    assert last["signatures"].extra["shards"] == 3
+    assert last["threshold report"].done == last["threshold report"].total == 2
+    from webtext.config import WebtextConfig
+
+    with pytest.raises(TypeError, match="DedupConfig"):
+        run_dedup(layout, WebtextConfig())
+
+
+def test_contaminated_ids_of_a_build_use_the_dedup_ngram(tmp_path):
+    """The ablation's overlap check: the build's documents, `dedup.decontam_ngram`."""
+    articles = [p for p in WORLD.pages if p.kind == "article"]
+    eval_text = articles[0].body
+    words = eval_text.split()
+    rows = [{"doc_id": d, "text": t} for d, t in [
+        ("eval", eval_text),
+        ("copy", eval_text),
+        ("quote13", "Intro words here. " + " ".join(words[20:33]) + " and more text after."),
+        ("quote12", "Intro words here. " + " ".join(words[20:32]) + " zzz qqq."),
+        ("other", articles[1].body),
+        ("empty", None),
+    ]]
+    layout = write_docs_rows(tmp_path / "c", rows, 2)
+    assert contaminated_ids(layout, [eval_text], DedupConfig(), exclude={"eval"}) == \
+        {"copy", "quote13"}
+    assert contaminated_ids(layout, [eval_text], DedupConfig(decontam_ngram=8),
+                            exclude={"eval"}) == {"copy", "quote13", "quote12"}
+    assert contaminated_ids(layout, [eval_text], DedupConfig()) == {"eval", "copy", "quote13"}
+    assert dict(doc_texts(layout, {"empty", "other"})) == {"empty": "",
+                                                            "other": articles[1].body}

@@ -18,7 +18,7 @@ from conftest import docs_rows, manifests
 
 from webtext.config import to_toml
 from webtext.flows.build import run_build
-from webtext.flows.stats import compute_stats
+from webtext.flows.corpusstats import compute_stats
 from webtext.layout import BuildLayout
 
 pytestmark = pytest.mark.usefixtures("prefect_server")

@@ -1,5 +1,5 @@
 """Every output folder of a small build opens as a dataset with readers other than ours
-(DESIGN.md principle 4): pyarrow.dataset and pandas (`pd.read_parquet(folder)`, which goes
+(docs/design.md, "Principles" 4): pyarrow.dataset and pandas (`pd.read_parquet(folder)`, which goes
 through pyarrow.parquet.read_table(folder)), because completion markers and other side files
 have names those readers skip. A build written with the old marker names is redone, not a
 crash, and opens as a dataset afterwards."""
@@ -13,15 +13,15 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 from test_tokenize_stage import small_config
+from tokenize_fixtures import tokenize_to_dir
 
 from webtext.clean.config import CleanConfig
 from webtext.clean.fixture import world_responses, write_build
-from webtext.clean.stage import clean_build
+from webtext.clean.stage import run as clean_run
 from webtext.dedup.config import DedupConfig
-from webtext.dedup.stage import dedup_build
+from webtext.dedup.stage import run as run_dedup
 from webtext.io import read_json
 from webtext.layout import BuildLayout, legacy_shard_marker, shard_marker
-from webtext.tokenize.stage import tokenize_build
 from webtext.world.spec import World
 
 DEDUP = {"workers": 1, "report_thresholds": [0.6], "discover_previous": False}
@@ -30,15 +30,15 @@ DEDUP = {"workers": 1, "report_thresholds": [0.6], "discover_previous": False}
 def small_build(root: Path) -> BuildLayout:
     """fetch.parquet + 2 WARC shards of the fixture world, cleaned and deduplicated."""
     layout = write_build(root, world_responses(World(0))[:80], n_shards=2)
-    clean_build(layout, CleanConfig(), workers=1)
-    dedup_build(layout, DedupConfig(**DEDUP))
+    clean_run(layout, CleanConfig(), workers=1)
+    run_dedup(layout, DedupConfig(**DEDUP))
     return layout
 
 
 @pytest.fixture(scope="module")
 def build(tmp_path_factory):
     layout = small_build(tmp_path_factory.mktemp("data") / "b")
-    out = tokenize_build(layout, small_config(), "raw")
+    out = tokenize_to_dir(layout, small_config(), "raw")
     return layout, out
 
 
@@ -103,12 +103,12 @@ def test_interrupted_tokens_folder_keeps_its_progress_out_of_the_way(build, tmp_
             raise _Stop
 
     with pytest.raises(_Stop):
-        tokenize_build(copy, small_config(), "raw", progress=stop_after_first_shard)
+        tokenize_to_dir(copy, small_config(), "raw", progress=stop_after_first_shard)
     [out] = copy.tokens_root.iterdir()
     visible = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
     assert visible == ["tokenizer.model", "train-00000.parquet"]
     assert ds.dataset(out / "train-00000.parquet", format="parquet").count_rows() > 0
-    done = tokenize_build(copy, small_config(), "raw")  # resumes from that shard
+    done = tokenize_to_dir(copy, small_config(), "raw")  # resumes from that shard
     assert done == out and (out / "manifest.json").is_file()
 
 
@@ -129,7 +129,7 @@ def test_old_marker_names_are_redone_not_a_crash(tmp_path):
     with pytest.raises(Exception):  # noqa: B017 - what the old layout did to readers
         ds.dataset(layout.docs_dir, format="parquet").to_table()
 
-    stats = clean_build(layout, CleanConfig(), workers=1)
+    stats = clean_run(layout, CleanConfig(), workers=1)
     assert stats["resume"]["skipped"] == 0
     assert list(stats["resume"]["redone"].values()) == [2]
     assert "older webtext" in next(iter(stats["resume"]["redone"]))
@@ -137,7 +137,7 @@ def test_old_marker_names_are_redone_not_a_crash(tmp_path):
     assert {p.name: p.read_bytes() for p in layout.docs_shards()} == before  # same bytes
     _opens(layout.docs_dir, stats["docs"])
 
-    stats = dedup_build(layout, DedupConfig(**DEDUP))
+    stats = run_dedup(layout, DedupConfig(**DEDUP))
     assert stats["resume"] == {"skipped": 0, "redone": {
         "signatures from an older webtext (dedup/params.json)": 2}}
     assert not any((d / name).exists() for name in ("params.json", "done.json",

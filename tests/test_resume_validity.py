@@ -17,19 +17,18 @@ from pathlib import Path
 
 import pytest
 from test_dedup_stage import write_docs_rows
-from test_tokenize_fixtures import corpus_build
 from test_tokenize_stage import SETTINGS, small_config
+from tokenize_fixtures import corpus_build, tokenize_to_dir
 
 from webtext.clean.config import CleanConfig
 from webtext.clean.fixture import world_responses, write_build
-from webtext.clean.stage import clean_build
+from webtext.clean.stage import run as clean_run
 from webtext.cli import main
 from webtext.dedup.config import DedupConfig
-from webtext.dedup.stage import dedup_build
+from webtext.dedup.stage import run as run_dedup
 from webtext.io import read_json, write_json
 from webtext.layout import BuildLayout, shard_marker
 from webtext.records import doc_id
-from webtext.tokenize.stage import tokenize_build
 from webtext.world.spec import World
 
 WORLD = World(0)
@@ -55,12 +54,12 @@ def _old_version(path: Path, package: str) -> None:
 def cleaned(tmp_path_factory):
     layout = write_build(tmp_path_factory.mktemp("c") / "b",
                          world_responses(WORLD)[:40], n_shards=2)
-    clean_build(layout, CleanConfig(), workers=1)
+    clean_run(layout, CleanConfig(), workers=1)
     return layout
 
 
 def test_clean_rerun_says_what_it_skipped(cleaned, capsys):
-    stats = clean_build(cleaned, CleanConfig(), workers=1)
+    stats = clean_run(cleaned, CleanConfig(), workers=1)
     assert stats["resume"] == {"skipped": 2, "redone": {}}
     assert main(["clean", str(cleaned.root), "--workers", "1"]) == 0
     out = capsys.readouterr().out
@@ -80,7 +79,7 @@ def test_clean_shard_of_another_trafilatura_is_redone(cleaned, capsys):
     marker = read_json(shard_marker(shard))
     assert marker["versions"]["trafilatura"] != "0.0.1"  # the current version, now
     assert shard.read_bytes() == before  # same library in truth: the same bytes
-    assert clean_build(cleaned, CleanConfig(), workers=1)["resume"] == {
+    assert clean_run(cleaned, CleanConfig(), workers=1)["resume"] == {
         "skipped": 2, "redone": {}}
 
 
@@ -89,7 +88,7 @@ def test_clean_marker_without_versions_is_not_done(cleaned):
     data = read_json(marker)
     del data["versions"]
     write_json(marker, data)
-    stats = clean_build(cleaned, CleanConfig(), workers=1)
+    stats = clean_run(cleaned, CleanConfig(), workers=1)
     assert stats["resume"] == {"skipped": 1, "redone": {
         "written by an older webtext that recorded no versions": 1}}
     assert "versions" in read_json(marker)
@@ -100,7 +99,7 @@ def test_clean_marker_without_versions_is_not_done(cleaned):
 
 def test_dedup_rerun_skips_signatures_and_redoes_another_datasketch(tmp_path, capsys):
     layout = write_docs_rows(tmp_path / "b", _rows(WORLD.pages[:40]), 2)
-    first = dedup_build(layout, DedupConfig(**DEDUP))
+    first = run_dedup(layout, DedupConfig(**DEDUP))
     assert first["resume"] == {"skipped": 0, "redone": {}}
     assert set(first["versions"]) == {"webtext", "datasketch"}
     assert main(["dedup", str(layout.root), "--workers", "1"]) == 0
@@ -111,7 +110,7 @@ def test_dedup_rerun_skips_signatures_and_redoes_another_datasketch(tmp_path, ca
     _old_version(layout.dedup_dir / ".params.json", "datasketch")
     npy = layout.dedup_dir / ".minhash" / "00000.npy"
     mtime = npy.stat().st_mtime_ns
-    stats = dedup_build(layout, DedupConfig(**DEDUP))
+    stats = run_dedup(layout, DedupConfig(**DEDUP))
     [(reason, n)] = stats["resume"]["redone"].items()
     assert n == 2 and reason.startswith("written with other versions: datasketch 0.0.1 -> ")
     assert stats["resume"]["skipped"] == 0 and npy.stat().st_mtime_ns != mtime
@@ -124,7 +123,7 @@ def test_dedup_rerun_skips_signatures_and_redoes_another_datasketch(tmp_path, ca
 
 def test_tokenize_rerun_skips_and_redoes_another_sentencepiece(tmp_path, capsys):
     layout, _ = corpus_build(tmp_path / "b")
-    out = tokenize_build(layout, small_config(), "raw")
+    out = tokenize_to_dir(layout, small_config(), "raw")
     manifest = read_json(out / "manifest.json")
     assert set(manifest["versions"]) == {"webtext", "sentencepiece"}
     n_shards = len(manifest["shards"])
@@ -136,8 +135,8 @@ def test_tokenize_rerun_skips_and_redoes_another_sentencepiece(tmp_path, capsys)
 
     _old_version(out / "manifest.json", "sentencepiece")
     events = []
-    tokenize_build(layout, small_config(), "raw", progress=events.append)
-    [(reason, n)] = events[-1].resume["redone"].items()
+    tokenize_to_dir(layout, small_config(), "raw", progress=events.append)
+    [(reason, n)] = events[-1].extra["resume"]["redone"].items()
     assert n == n_shards and reason.startswith(
         "written with other versions: sentencepiece 0.0.1 -> ")
     assert read_json(out / "manifest.json") == manifest  # made again, the same output
@@ -150,7 +149,7 @@ def test_a_finished_sibling_build_is_not_an_earlier_snapshot(tmp_path, capsys):
     """Two builds side by side with the same documents: the second keeps its documents."""
     rows = _rows([p for p in WORLD.pages if p.kind == "article"][:30])
     first = write_docs_rows(tmp_path / "a", rows, 1)
-    dedup_build(first, DedupConfig(**DEDUP))
+    run_dedup(first, DedupConfig(**DEDUP))
     second = write_docs_rows(tmp_path / "b", rows, 1)
     assert main(["dedup", str(second.root), "--workers", "1"]) == 0
     out = capsys.readouterr().out
@@ -170,10 +169,10 @@ def test_snapshots_of_a_scheduled_corpus_are_earlier_builds_and_named(tmp_path, 
     rows = _rows([p for p in WORLD.pages if p.kind == "article"][:30])
     snapshots = tmp_path / "snapshots"
     old = write_docs_rows(snapshots / "2026-01-01T000000Z", rows[:20], 1)
-    dedup_build(old, DedupConfig(**DEDUP))
+    run_dedup(old, DedupConfig(**DEDUP))
     (old.root / "snapshot.json").write_text("{}")  # flows/serve.py writes it when finished
     unfinished = write_docs_rows(snapshots / "2026-01-02T000000Z", rows[20:], 1)
-    dedup_build(unfinished, DedupConfig(**DEDUP))  # no snapshot.json: never completed
+    run_dedup(unfinished, DedupConfig(**DEDUP))  # no snapshot.json: never completed
     new = write_docs_rows(snapshots / "2026-01-03T000000Z", rows, 1)
     assert main(["dedup", str(new.root), "--workers", "1"]) == 0
     out = capsys.readouterr().out
@@ -187,7 +186,7 @@ def test_an_old_sibling_named_explicitly_is_a_clear_error(tmp_path, capsys):
     refused with a one-line reason when named, never taken silently or crashed on."""
     rows = _rows([p for p in WORLD.pages if p.kind == "article"][:10])
     old = write_docs_rows(tmp_path / "old", rows, 1)
-    dedup_build(old, DedupConfig(**DEDUP))
+    run_dedup(old, DedupConfig(**DEDUP))
     (old.dedup_dir / ".done.json").rename(old.dedup_dir / "done.json")
     new = write_docs_rows(tmp_path / "new", rows, 1)
     shutil.rmtree(new.dedup_dir, ignore_errors=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from test_tokenize_fixtures import doc_row, write_dedup, write_docs
+from tokenize_fixtures import doc_row, write_dedup, write_docs
 
 from webtext.errors import UsageError
 from webtext.layout import BuildLayout, shard_marker

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from test_tokenize_fixtures import corpus_build, doc_row, write_docs
+from tokenize_fixtures import corpus_build, doc_row, tokenize_to_dir, write_docs
 
 from webtext.cli import main as cli_main
 from webtext.config import load_config
@@ -25,7 +25,7 @@ from webtext.io import read_json
 from webtext.layout import BuildLayout
 from webtext.tokenize.shards import SplitWriter, shard_schema, token_dtype, verify_tokens_dir
 from webtext.tokenize.spm import Tokenizer
-from webtext.tokenize.stage import STATE_FILE, tokenize_build
+from webtext.tokenize.stage import STATE_FILE
 
 SETTINGS = [
     "tokenize.vocab_size=400",
@@ -44,7 +44,7 @@ def small_config(*extra: str):
 def built(tmp_path_factory):
     root = tmp_path_factory.mktemp("build")
     layout, rows = corpus_build(root)
-    out = tokenize_build(layout, small_config(), "raw")
+    out = tokenize_to_dir(layout, small_config(), "raw")
     return layout, rows, out
 
 
@@ -54,7 +54,8 @@ def read_split(out: Path, split: str) -> pa.Table:
 
 
 def expected_split(doc_id: str, val_permille: int) -> str:
-    # contracts.md: hash of doc_id mod 1000 < val_permille (the hash: blake2b, 8 bytes)
+    # docs/design.md, "Data contracts": hash of doc_id mod 1000 < val_permille (the hash:
+    # blake2b, 8 bytes)
     h = int.from_bytes(hashlib.blake2b(doc_id.encode(), digest_size=8).digest(), "big")
     return "val" if h % 1000 < val_permille else "train"
 
@@ -157,13 +158,13 @@ def test_same_input_and_config_give_identical_bytes(built, tmp_path):
     copy = BuildLayout(tmp_path / "copy")
     shutil.copytree(layout.docs_dir, copy.docs_dir)
     shutil.copy(layout.dedup, copy.dedup)
-    out2 = tokenize_build(copy, small_config(), "raw")
+    out2 = tokenize_to_dir(copy, small_config(), "raw")
     assert out2.name == out.name
     assert snapshot(out2) == snapshot(out)
     # threads and batch sizes do not change the bytes either (nor the output's name)
     shutil.rmtree(out2)
-    out3 = tokenize_build(copy, small_config("tokenize.encode_threads=1",
-                                             "tokenize.encode_batch_chars=1000"), "raw")
+    out3 = tokenize_to_dir(copy, small_config("tokenize.encode_threads=1",
+                                              "tokenize.encode_batch_chars=1000"), "raw")
     assert out3.name == out.name
     assert {k: v for k, v in snapshot(out3).items() if k != "manifest.json"} == \
         {k: v for k, v in snapshot(out).items() if k != "manifest.json"}
@@ -172,16 +173,16 @@ def test_same_input_and_config_give_identical_bytes(built, tmp_path):
 def test_rerun_of_a_complete_output_rewrites_nothing(built):
     layout, _, out = built
     before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
-    assert tokenize_build(layout, small_config(), "raw") == out
+    assert tokenize_to_dir(layout, small_config(), "raw") == out
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
 
 
 def test_changed_documents_rebuild_the_output(tmp_path):
     layout, rows = corpus_build(tmp_path, n_docs=40, n_shards=1)
-    out = tokenize_build(layout, small_config(), "raw")
+    out = tokenize_to_dir(layout, small_config(), "raw")
     first = read_json(out / "manifest.json")
     write_docs(layout, [rows[:-3]])  # a later clean run wrote fewer documents
-    assert tokenize_build(layout, small_config(), "raw") == out
+    assert tokenize_to_dir(layout, small_config(), "raw") == out
     second = read_json(out / "manifest.json")
     assert second["selection"]["selected"] == first["selection"]["selected"] - 3
     assert verify_tokens_dir(out) == []
@@ -189,7 +190,7 @@ def test_changed_documents_rebuild_the_output(tmp_path):
 
 def test_a_recipe_can_reuse_another_variants_tokenizer(built):
     layout, _, out = built
-    shared = tokenize_build(layout, small_config(), "webtext",
+    shared = tokenize_to_dir(layout, small_config(), "webtext",
                             tokenizer_path=out / "tokenizer.model")
     assert shared != out
     m_raw, m_web = read_json(out / "manifest.json"), read_json(shared / "manifest.json")
@@ -223,17 +224,17 @@ def test_vocabulary_above_uint16_uses_uint32(tmp_path):
 def test_missing_inputs_are_usage_errors(tmp_path):
     layout = BuildLayout(tmp_path)
     with pytest.raises(UsageError, match="docs"):
-        tokenize_build(layout, small_config(), "raw")
+        tokenize_to_dir(layout, small_config(), "raw")
     write_docs(layout, [[doc_row("https://a.test/1", "some text here")]])
     with pytest.raises(UsageError, match="dedup"):
-        tokenize_build(layout, small_config(), "webtext")
+        tokenize_to_dir(layout, small_config(), "webtext")
     with pytest.raises(UsageError, match="unknown recipe"):
-        tokenize_build(layout, small_config(), "nope")
+        tokenize_to_dir(layout, small_config(), "nope")
     with pytest.raises(UsageError, match="not found"):
-        tokenize_build(layout, small_config(), "raw", tokenizer_path=tmp_path / "x.model")
+        tokenize_to_dir(layout, small_config(), "raw", tokenizer_path=tmp_path / "x.model")
     write_docs(layout, [[doc_row("https://a.test/1", "")]])
     with pytest.raises(UsageError, match="selects no document"):
-        tokenize_build(layout, small_config(), "raw")
+        tokenize_to_dir(layout, small_config(), "raw")
 
 
 # A child process that tokenizes, then stops for good in the middle of a shard: after the first
@@ -242,7 +243,7 @@ CHILD = """
 import sys
 from webtext.config import load_config
 from webtext.layout import BuildLayout
-from webtext.tokenize.stage import tokenize_build
+from webtext.tokenize.stage import run
 shards = []
 def progress(p):
     if p.phase == "shard":
@@ -251,7 +252,7 @@ def progress(p):
     if p.phase == "encode" and shards and any(tokens_root.glob("*/.tmp-train-*")):
         print("READY", flush=True)
         sys.stdin.readline()  # wait here until the parent kills us
-tokenize_build(BuildLayout(sys.argv[1]), load_config(None, sys.argv[2:]), "raw", progress=progress)
+run(BuildLayout(sys.argv[1]), load_config(None, sys.argv[2:]).tokenize, progress, recipe="raw")
 print("FINISHED", flush=True)
 """
 
@@ -281,7 +282,7 @@ def test_killed_mid_shard_then_rerun_completes_with_verified_checksums(built, tm
     damaged = out / done[0]["file"]
     damaged.write_bytes(damaged.read_bytes()[:100])
 
-    assert tokenize_build(victim, small_config(), "raw") == out
+    assert tokenize_to_dir(victim, small_config(), "raw") == out
     assert verify_tokens_dir(out) == []
     assert not list(out.glob(".tmp-*")) and not (out / STATE_FILE).exists()
     assert snapshot(out) == snapshot(reference)  # as if never interrupted

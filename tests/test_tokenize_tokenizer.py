@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from test_tokenize_fixtures import HARD_TEXTS, make_text
+from tokenize_fixtures import HARD_TEXTS, make_text
 
 from webtext.tokenize.config import TokenizeConfig
 from webtext.tokenize.spm import Tokenizer, TokenizerTrainingError, train_model

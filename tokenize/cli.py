@@ -19,9 +19,11 @@ def add_arguments_tokenize(parser: argparse.ArgumentParser) -> None:
                         help="recipe name from [recipes.*] or built in: raw, dedup_only, "
                         "quality_dedup, webtext (default webtext)")
     parser.add_argument("--tokenizer", type=Path, default=None,
-                        help="reuse this tokenizer.model instead of training one")
+                        help="reuse this tokenizer.model instead of training one; takes "
+                        "the place of recipes.<NAME>.tokenizer for this run")
     parser.add_argument("--exclude", type=Path, default=None,
-                        help="file of held-out doc ids (one per line) to leave out")
+                        help="file of held-out doc ids (one per line) to leave out, besides "
+                        "those of recipes.<NAME>.exclude_file")
 
 
 def run_tokenize(args: argparse.Namespace, config: WebtextConfig) -> int:
@@ -32,9 +34,10 @@ def run_tokenize(args: argparse.Namespace, config: WebtextConfig) -> int:
     from webtext.errors import UsageError
     from webtext.io import read_json
     from webtext.layout import BuildLayout, resume_note
+    from webtext.records import TOKENS_MANIFEST_FILE
+    from webtext.stage import Progress as StageProgress
+    from webtext.tokenize import stage
     from webtext.tokenize.recipes import read_exclude_file
-    from webtext.tokenize.stage import Progress as StageProgress
-    from webtext.tokenize.stage import tokenize_build
 
     if not args.build_dir.is_dir():
         raise UsageError(f"build directory {args.build_dir} not found")
@@ -48,19 +51,21 @@ def run_tokenize(args: argparse.Namespace, config: WebtextConfig) -> int:
         resume: dict = {}
 
         def show(p: StageProgress) -> None:
-            if p.phase == "done" and p.resume is not None:
-                resume.update(p.resume)
+            if p.phase == "done" and "resume" in p.extra:
+                resume.update(p.extra["resume"])
             if p.phase == "train":
                 bar.update(task, description=f"training tokenizer ({p.detail}, "
-                           f"{p.docs_total} sample docs)", total=None)
+                           f"{p.total} sample docs)", total=None)
             elif p.phase in ("encode", "shard"):
                 bar.update(task, description="encoding" if p.phase == "encode"
-                           else f"wrote {p.detail}", completed=p.docs_done, total=p.docs_total)
+                           else f"wrote {p.detail}", completed=p.done, total=p.total)
 
-        out = tokenize_build(layout, config, args.recipe, exclude_ids=exclude,
-                             tokenizer_path=args.tokenizer, progress=show)
+        stats = stage.run(layout, config.tokenize, show, recipe=args.recipe,
+                          recipes=config.recipes, exclude_ids=exclude,
+                          tokenizer_path=args.tokenizer)
+    out = Path(stats["dir"])
     write_resolved(config, layout.config("tokenize"))
-    m = read_json(out / "manifest.json")
+    m = read_json(out / TOKENS_MANIFEST_FILE)
     tr, va, st = m["splits"]["train"], m["splits"]["val"], m["stats"]
     console.print(
         f"tokenize {m['name']}: {m['selection']['selected']}/{m['selection']['read']} docs "

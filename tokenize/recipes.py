@@ -1,4 +1,5 @@
-"""Recipes: which documents of a build a tokenized variant is made of (DESIGN.md principle 1).
+"""Recipes: which documents of a build a tokenized variant is made of (docs/design.md,
+"Principles" 1).
 
 In:  the selection columns of docs/*.parquet (doc_id, karma, lang, lang_score, reasons, n_chars)
      and of dedup.parquet (doc_id, keep, contaminated), a `RecipeConfig`, held-out doc ids.
@@ -26,6 +27,8 @@ import pyarrow.parquet as pq
 
 from webtext.errors import UsageError
 from webtext.layout import BuildLayout, shard_marker
+from webtext.records import DedupColumn
+from webtext.records import DocsColumn as D
 from webtext.tokenize.config import RecipeConfig
 
 
@@ -44,8 +47,9 @@ class DropReason(StrEnum):
     EXCLUDED = "excluded"  # held out (e.g. an ablation's evaluation documents)
 
 
-DOC_COLUMNS = ["doc_id", "karma", "lang", "lang_score", "reasons", "n_chars"]
-DEDUP_COLUMNS = ["doc_id", "keep", "contaminated"]
+# The columns a recipe selects on (the docs and dedup contracts of webtext.records).
+DOC_COLUMNS = [D.DOC_ID, D.KARMA, D.LANG, D.LANG_SCORE, D.REASONS, D.N_CHARS]
+DEDUP_COLUMNS = [DedupColumn.DOC_ID, DedupColumn.KEEP, DedupColumn.CONTAMINATED]
 
 
 @dataclass(slots=True)
@@ -188,8 +192,8 @@ def read_doc_meta(layout: BuildLayout) -> Iterator[DocMeta]:
             raise UsageError(f"{path}: missing column(s) {', '.join(missing)} (docs contract)")
         for batch in f.iter_batches(columns=DOC_COLUMNS, batch_size=65536):
             for row in batch.to_pylist():
-                yield DocMeta(row["doc_id"], row["karma"], row["lang"], row["lang_score"],
-                              row["reasons"] or [], row["n_chars"] or 0)
+                yield DocMeta(row[D.DOC_ID], row[D.KARMA], row[D.LANG], row[D.LANG_SCORE],
+                              row[D.REASONS] or [], row[D.N_CHARS] or 0)
 
 
 def read_dedup(layout: BuildLayout) -> dict[str, DedupMeta]:

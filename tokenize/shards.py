@@ -1,8 +1,9 @@
 """Token shards in Parquet: the train/val split, the shard writer, checksums and verification.
 
 In:  encoded documents (doc id, token ids ending with the end-of-document id, UTF-8 bytes).
-Out: `train-00000.parquet`, ... and `val-00000.parquet`, ... (contracts.md, "tokens/<name>/"):
-     zstd, columns doc_id, tokens (list<uint16|uint32>), n_tokens, n_bytes, row groups of about
+Out: `train-00000.parquet`, ... and `val-00000.parquet`, ... (docs/design.md, "Data contracts",
+     `tokens/<recipe>-<digest8>/`): zstd, columns `webtext.records.TokensColumn` (doc_id, tokens
+     as list<uint16|uint32>, n_tokens, n_bytes), one `TokensShard` each, row groups of about
      `row_group_tokens` tokens, a shard closed once it holds `shard_tokens` tokens. Where a
      row group or shard ends depends only on the documents, never on how they were batched, so
      the same documents give the same bytes. Each shard is written under a temporary name and
@@ -15,17 +16,17 @@ import hashlib
 import itertools
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from webtext.io import atomic_path, file_sha256, writing
+from webtext.io import atomic_path, file_sha256, read_json, writing
+from webtext.records import TOKENS_MANIFEST_FILE, TOKENS_SPLITS, TokensManifest, TokensShard
+from webtext.records import TokensColumn as C
 
-FORMAT = "webtext-tokens/1"
-SPLITS = ("train", "val")
+SPLITS = TOKENS_SPLITS
 UINT16_MAX_VOCAB = 65536  # ids 0..65535 fit in uint16
 
 
@@ -44,10 +45,10 @@ def shard_schema(dtype: str, metadata: dict[str, str]) -> pa.Schema:
     value_type = pa.uint16() if dtype == "uint16" else pa.uint32()
     return pa.schema(
         [
-            ("doc_id", pa.string()),
-            ("tokens", pa.list_(value_type)),
-            ("n_tokens", pa.int64()),
-            ("n_bytes", pa.int64()),
+            (C.DOC_ID, pa.string()),
+            (C.TOKENS, pa.list_(value_type)),
+            (C.N_TOKENS, pa.int64()),
+            (C.N_BYTES, pa.int64()),
         ],
         metadata={k.encode(): v.encode() for k, v in metadata.items()},
     )
@@ -55,21 +56,6 @@ def shard_schema(dtype: str, metadata: dict[str, str]) -> pa.Schema:
 
 def shard_name(split: str, index: int) -> str:
     return f"{split}-{index:05d}.parquet"
-
-
-@dataclass
-class ShardEntry:
-    """One finished shard, as listed in the manifest."""
-
-    file: str
-    split: str
-    docs: int
-    tokens: int
-    bytes: int
-    sha256: str
-
-    def to_json(self) -> dict:
-        return asdict(self)
 
 
 class SplitWriter:
@@ -89,11 +75,11 @@ class SplitWriter:
         shard_tokens: int,
         row_group_tokens: int,
         zstd_level: int,
-        on_shard: Callable[[ShardEntry, np.ndarray], None],
+        on_shard: Callable[[TokensShard, np.ndarray], None],
     ) -> None:
         self.out_dir, self.split, self.index = Path(out_dir), split, first_index
         self.schema, self.vocab_size = schema, vocab_size
-        self.np_dtype = np.uint16 if schema.field("tokens").type.value_type == pa.uint16() \
+        self.np_dtype = np.uint16 if schema.field(C.TOKENS).type.value_type == pa.uint16() \
             else np.uint32
         self.shard_tokens, self.row_group_tokens = shard_tokens, row_group_tokens
         self.zstd_level, self.on_shard = zstd_level, on_shard
@@ -142,7 +128,7 @@ class SplitWriter:
         self.histogram += np.bincount(values, minlength=self.vocab_size)
         tokens = pa.ListArray.from_arrays(pa.array(offsets), pa.array(values))
         table = pa.Table.from_arrays(
-            [pa.array(self.g_ids, pa.string()), tokens.cast(self.schema.field("tokens").type),
+            [pa.array(self.g_ids, pa.string()), tokens.cast(self.schema.field(C.TOKENS).type),
              pa.array(lengths, pa.int64()), pa.array(self.g_bytes, pa.int64())],
             schema=self.schema,
         )
@@ -156,7 +142,7 @@ class SplitWriter:
                 # zstd: measured ~10% smaller shards and less zstd time than plain uint16.
                 use_dictionary=True,
                 # min/max of token ids help no reader; the scalar columns keep theirs.
-                write_statistics=["doc_id", "n_tokens", "n_bytes"],
+                write_statistics=[C.DOC_ID, C.N_TOKENS, C.N_BYTES],
             )
         with writing(path):  # a full disk: the error names the shard (pyarrow's does not)
             self._writer.write_table(table, row_group_size=len(table))
@@ -170,8 +156,9 @@ class SplitWriter:
         self._ctx.__exit__(None, None, None)  # fsync and rename into place
         self._writer = self._ctx = None
         name = shard_name(self.split, self.index)
-        entry = ShardEntry(name, self.split, self.shard_docs, self.shard_tokens_n,
-                           self.shard_bytes, file_sha256(self.out_dir / name))
+        entry = TokensShard(file=name, split=self.split, docs=self.shard_docs,
+                            tokens=self.shard_tokens_n, bytes=self.shard_bytes,
+                            sha256=file_sha256(self.out_dir / name))
         self.on_shard(entry, self.histogram)
         self.index += 1
         self._reset_shard()
@@ -189,7 +176,7 @@ def shard_histogram(path: Path, vocab_size: int) -> np.ndarray:
     hist = np.zeros(vocab_size, dtype=np.int64)
     f = pq.ParquetFile(path)
     for i in range(f.num_row_groups):
-        values = f.read_row_group(i, columns=["tokens"]).column("tokens").combine_chunks()
+        values = f.read_row_group(i, columns=[C.TOKENS]).column(C.TOKENS).combine_chunks()
         hist += np.bincount(values.values.to_numpy(), minlength=vocab_size)
     return hist
 
@@ -197,27 +184,25 @@ def shard_histogram(path: Path, vocab_size: int) -> np.ndarray:
 def verify_tokens_dir(out_dir: Path) -> list[str]:
     """Problems found when checking a finished tokens dir against its manifest ([] if none):
     every listed shard exists with its sha256 and counts, and no unlisted shard lies there."""
-    from webtext.io import read_json
-
     out_dir = Path(out_dir)
-    manifest_path = out_dir / "manifest.json"
+    manifest_path = out_dir / TOKENS_MANIFEST_FILE
     if not manifest_path.is_file():
         return [f"{manifest_path} missing: the output is not complete"]
-    manifest = read_json(manifest_path)
+    manifest = TokensManifest.model_validate(read_json(manifest_path))
     problems = []
-    listed = {s["file"] for s in manifest["shards"]}
-    for s in manifest["shards"]:
-        path = out_dir / s["file"]
+    listed = {s.file for s in manifest.shards}
+    for s in manifest.shards:
+        path = out_dir / s.file
         if not path.is_file():
-            problems.append(f"{s['file']}: missing")
-        elif file_sha256(path) != s["sha256"]:
-            problems.append(f"{s['file']}: sha256 differs from the manifest")
-        elif pq.ParquetFile(path).metadata.num_rows != s["docs"]:
-            problems.append(f"{s['file']}: row count differs from the manifest")
+            problems.append(f"{s.file}: missing")
+        elif file_sha256(path) != s.sha256:
+            problems.append(f"{s.file}: sha256 differs from the manifest")
+        elif pq.ParquetFile(path).metadata.num_rows != s.docs:
+            problems.append(f"{s.file}: row count differs from the manifest")
     for path in sorted(out_dir.glob("*-*.parquet")):
         if path.name not in listed:
             problems.append(f"{path.name}: not listed in the manifest")
-    tok = out_dir / manifest["tokenizer"]["file"]
-    if not tok.is_file() or file_sha256(tok) != manifest["tokenizer"]["sha256"]:
+    tok = out_dir / manifest.tokenizer.file
+    if not tok.is_file() or file_sha256(tok) != manifest.tokenizer.sha256:
         problems.append(f"{tok.name}: missing or sha256 differs from the manifest")
     return problems

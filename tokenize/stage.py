@@ -1,10 +1,13 @@
-"""The tokenize stage: recipe -> tokenizer -> Parquet token shards + manifest (contracts.md).
+"""The tokenize stage: recipe -> tokenizer -> Parquet token shards + manifest.
 
-In:  a build (docs/*.parquet, dedup.parquet when the recipe needs it), a `WebtextConfig`, a
-     recipe name, optional held-out doc ids and an optional existing tokenizer.model.
+In:  a build (docs/*.parquet, dedup.parquet when the recipe needs it), the `[tokenize]` config,
+     a recipe name and the recipes, optional held-out doc ids and an optional existing
+     tokenizer.model.
 Out: tokens/<recipe>-<digest8>/ with tokenizer.model, train-*.parquet, val-*.parquet and
-     manifest.json (written last: its presence means complete), and the build's
+     manifest.json (a `webtext.records.TokensManifest`, written last: its presence means
+     complete; docs/design.md, "Data contracts"), and the build's
      tokenize_<recipe>-<digest8>_stats.json (selection funnel + tokenizer statistics).
+     `run` returns those stats with the tokens dir as `dir`.
 
 Resumable: finished shards are listed, with their sha256, in `.state.json` as they are renamed
 into place. A re-run verifies each listed shard against its checksum, keeps the verified
@@ -14,7 +17,7 @@ depend only on the documents, so the resumed output is byte-identical to an unin
 A complete output (manifest.json) or an interrupted one is reused only when the selected
 documents and the versions of webtext and sentencepiece (OUTPUT_PACKAGES, recorded in the
 manifest and the state) are those it was made with; otherwise it is made again. What a run
-reused or redid, and why, is `resume` in its stats and its last `Progress`.
+reused or redid, and why, is `resume` in its stats and in the `extra` of its last `Progress`.
 
 The progress file has a "." name, which dataset readers skip; manifest.json and
 tokenizer.model keep the names of the data contract, so a reader opens the shards of a split
@@ -25,9 +28,8 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,16 +37,21 @@ import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from webtext.config import WebtextConfig
 from webtext.errors import UsageError
 from webtext.io import clean_stale_tmp, read_json, write_bytes, write_json
 from webtext.layout import BuildLayout, package_versions, version_change
+from webtext.records import (
+    TOKENS_FORMAT,
+    TOKENS_MANIFEST_FILE,
+    DocsColumn,
+    TokensManifest,
+    TokensShard,
+)
+from webtext.stage import Progress, ProgressFn, report
 from webtext.tokenize import recipes as R
 from webtext.tokenize.config import RecipeConfig, TokenizeConfig, resolve_recipes
 from webtext.tokenize.shards import (
-    FORMAT,
     SPLITS,
-    ShardEntry,
     SplitWriter,
     file_sha256,
     shard_histogram,
@@ -56,7 +63,7 @@ from webtext.tokenize.spm import Tokenizer, TokenizerTrainingError, train_model
 from webtext.tokenize.stats import tokenizer_stats
 
 TOKENIZER_FILE = "tokenizer.model"
-MANIFEST_FILE = "manifest.json"
+MANIFEST_FILE = TOKENS_MANIFEST_FILE
 STATE_FILE = ".state.json"
 LEGACY_STATE_FILE = "state.json"  # before it got a "." name; such a run is started over
 # The packages whose code decides the tokens: webtext (selection, sampling, shard layout) and
@@ -69,77 +76,59 @@ _TRAIN_FIELDS = ("vocab_size", "model_type", "train_sample_chars", "train_seed",
                  "character_coverage", "split_digits", "train_threads", "eod_piece")
 
 
-@dataclass
-class Progress:
-    """What the runner shows: a phase ("select", "train", "encode", "shard", "done") and counts."""
-
-    phase: str
-    docs_done: int = 0
-    docs_total: int = 0
-    tokens: int = 0
-    detail: str = ""
-    # on "done": {"skipped": token shards reused from an earlier run, "redone": {reason: n}}
-    resume: dict[str, Any] | None = None
+def get_recipe(recipes: Mapping[str, RecipeConfig] | None, name: str) -> RecipeConfig:
+    """The recipe called `name` among `recipes` merged over the built-in ones."""
+    known = resolve_recipes(recipes)
+    if name not in known:
+        raise UsageError(f"unknown recipe {name!r}; known: {', '.join(sorted(known))}")
+    return known[name]
 
 
-ProgressFn = Callable[[Progress], None]
-
-
-def get_recipe(config: WebtextConfig, name: str) -> RecipeConfig:
-    recipes = resolve_recipes(config.recipes)
-    if name not in recipes:
-        raise UsageError(f"unknown recipe {name!r}; known: {', '.join(sorted(recipes))}")
-    return recipes[name]
-
-
-def tokenize_build(
+def run(
     layout: BuildLayout,
-    config: WebtextConfig,
-    recipe_name: str,
+    config: TokenizeConfig,
+    progress: ProgressFn | None = None,
+    *,
+    recipe: str,
+    recipes: Mapping[str, RecipeConfig] | None = None,
     exclude_ids: Sequence[str] | None = None,
     tokenizer_path: Path | str | None = None,
-    progress: ProgressFn | None = None,
-) -> Path:
-    """Tokenize the documents `recipe_name` selects; return the tokens dir (see module doc)."""
-    report = progress or (lambda p: None)
-    cfg = config.tokenize
-    recipe = get_recipe(config, recipe_name)
-    tokenizer_path = tokenizer_path or recipe.tokenizer
+) -> dict[str, Any]:
+    """Tokenize the documents the recipe called `recipe` selects (see the module docstring).
+
+    `recipes`: the config's `[recipes.*]` (merged over the built-in ones); `exclude_ids`: doc
+    ids held out besides the recipe's `exclude_file`; `tokenizer_path`: an existing
+    tokenizer.model to use instead of training one (default: the recipe's `tokenizer`).
+    Returns the stats written to the build's stats file, with the tokens dir as `dir`.
+    """
+    chosen = get_recipe(recipes, recipe)
+    tokenizer_path = tokenizer_path or chosen.tokenizer
     if tokenizer_path is not None and not Path(tokenizer_path).is_file():
         raise UsageError(f"tokenizer {tokenizer_path} not found")
 
-    report(Progress("select"))
-    excluded = R.excluded_ids(recipe, exclude_ids)
-    selection = R.select_docs(layout, recipe, excluded)
+    report(progress, Progress("select"))
+    excluded = R.excluded_ids(chosen, exclude_ids)
+    selection = R.select_docs(layout, chosen, excluded)
     if not selection.doc_ids:
-        raise UsageError(f"recipe {recipe_name!r} selects no document of {layout.root} "
+        raise UsageError(f"recipe {recipe!r} selects no document of {layout.root} "
                          f"(funnel: {selection.funnel()})")
 
     external = Tokenizer.load(Path(tokenizer_path)) if tokenizer_path is not None else None
     tokenizer_id = ({"sha256": external.sha256} if external is not None
-                    else {"train": {k: getattr(cfg, k) for k in _TRAIN_FIELDS}})
-    digest = R.recipe_digest(recipe, excluded, {
-        "tokenizer": tokenizer_id, "output": {k: getattr(cfg, k) for k in _OUTPUT_FIELDS}})
-    name = f"{recipe_name}-{digest[:8]}"
+                    else {"train": {k: getattr(config, k) for k in _TRAIN_FIELDS}})
+    digest = R.recipe_digest(chosen, excluded, {
+        "tokenizer": tokenizer_id, "output": {k: getattr(config, k) for k in _OUTPUT_FIELDS}})
+    name = f"{recipe}-{digest[:8]}"
     out_dir = layout.tokens(name)
     selection_sha = _selection_sha256(selection)
-
     versions = package_versions(OUTPUT_PACKAGES)
     redone: Counter[str] = Counter()
-    manifest_path = out_dir / MANIFEST_FILE
-    if manifest_path.is_file():
-        manifest = read_json(manifest_path)
-        n_shards = len(manifest.get("shards") or [])
-        stale = ("the build's documents changed"
-                 if manifest.get("selection", {}).get("sha256") != selection_sha
-                 else version_change(manifest.get("versions"), versions))
-        if stale is None:
-            report(Progress("done", len(selection.doc_ids), len(selection.doc_ids),
-                            detail="already complete",
-                            resume={"skipped": n_shards, "redone": {}}))
-            return out_dir
-        redone[stale] += n_shards
-        manifest_path.unlink()  # this output is stale: it is made again below
+    finished = _finished(layout, out_dir, name, selection_sha, versions, redone)
+    if finished is not None:
+        n = len(selection.doc_ids)
+        report(progress, Progress("done", n, n, detail="already complete",
+                                  extra={"resume": finished["resume"]}))
+        return finished
 
     out_dir.mkdir(parents=True, exist_ok=True)
     clean_stale_tmp(out_dir)
@@ -147,7 +136,8 @@ def tokenize_build(
     if stale is not None:
         redone[stale] += n_stale
 
-    tokenizer = external or _trained_tokenizer(layout, selection, cfg, out_dir, state, report)
+    tokenizer = external or _trained_tokenizer(layout, selection, config, out_dir, state,
+                                               progress)
     if external is not None and not _same_file(out_dir / TOKENIZER_FILE, external.sha256):
         write_bytes(out_dir / TOKENIZER_FILE, external.model)
     state["tokenizer_sha256"] = tokenizer.sha256
@@ -156,43 +146,66 @@ def tokenize_build(
     committed = _verify_state_shards(out_dir, state, tokenizer.vocab_size)
     resume = {"skipped": sum(len(h) for h in committed.values()),
               "redone": dict(redone.most_common())}
-    splits = [split_of(d, cfg.val_permille) for d in selection.doc_ids]
-    _encode_and_write(layout, selection, splits, tokenizer, cfg, out_dir, state, committed,
-                      report)
+    splits = [split_of(d, config.val_permille) for d in selection.doc_ids]
+    _encode_and_write(layout, selection, splits, tokenizer, config, out_dir, state, committed,
+                      progress)
 
     stats = _stats(name, selection, state, committed, tokenizer) | {"resume": resume}
     write_json(layout.stats(f"tokenize_{name}"), stats)
-    manifest = {
-        "format": FORMAT,
-        "name": name,
-        "recipe": {
-            "name": recipe_name,
-            "digest": digest,
-            "config": recipe.model_dump(mode="json"),
-            "exclude": {"count": len(excluded), "sha256": R.ids_sha256(excluded)},
-        },
-        "tokenizer": {
-            "file": TOKENIZER_FILE,
-            "sha256": tokenizer.sha256,
-            "vocab_size": tokenizer.vocab_size,
-            "eod_id": tokenizer.eod_id,
-            "model_type": tokenizer.model_type,
-            "trained": external is None,
-        },
-        "dtype": token_dtype(tokenizer.vocab_size),
-        "splits": stats["splits"],
-        "shards": state["splits"]["train"]["shards"] + state["splits"]["val"]["shards"],
-        "selection": {"sha256": selection_sha, **selection.funnel()},
-        "stats": stats["tokenizer"],
-        "config": cfg.model_dump(mode="json"),
-        "versions": versions,
-    }
-    write_json(manifest_path, manifest)  # last: its presence means the output is complete
+    manifest = _manifest(name, recipe, chosen, digest, excluded, selection, selection_sha,
+                         tokenizer, external is None, stats, state, config, versions)
+    # last: its presence means the output is complete
+    write_json(out_dir / MANIFEST_FILE, manifest.to_json())
     (out_dir / STATE_FILE).unlink(missing_ok=True)
-    report(Progress("done", len(selection.doc_ids), len(selection.doc_ids),
-                    sum(t["tokens"] for t in stats["splits"].values()), detail=name,
-                    resume=resume))
-    return out_dir
+    n_docs = len(selection.doc_ids)
+    report(progress, Progress("done", n_docs, n_docs, detail=name, extra={
+        "tokens": sum(t["tokens"] for t in stats["splits"].values()), "resume": resume}))
+    return {**stats, "dir": str(out_dir)}
+
+
+def _manifest(name: str, recipe: str, chosen: RecipeConfig, digest: str, excluded: list[str],
+              selection: R.Selection, selection_sha: str, tokenizer: Tokenizer, trained: bool,
+              stats: dict[str, Any], state: dict, config: TokenizeConfig,
+              versions: dict[str, str]) -> TokensManifest:
+    """The manifest of a finished output (docs/design.md, "Data contracts")."""
+    return TokensManifest(
+        format=TOKENS_FORMAT,
+        name=name,
+        recipe={"name": recipe, "digest": digest, "config": chosen.model_dump(mode="json"),
+                "exclude": {"count": len(excluded), "sha256": R.ids_sha256(excluded)}},
+        tokenizer={"file": TOKENIZER_FILE, "sha256": tokenizer.sha256,
+                   "vocab_size": tokenizer.vocab_size, "eod_id": tokenizer.eod_id,
+                   "model_type": tokenizer.model_type, "trained": trained},
+        dtype=token_dtype(tokenizer.vocab_size),
+        splits=stats["splits"],
+        shards=state["splits"]["train"]["shards"] + state["splits"]["val"]["shards"],
+        selection={"sha256": selection_sha, **selection.funnel()},
+        stats=stats["tokenizer"],
+        config=config.model_dump(mode="json"),
+        versions=versions,
+    )
+
+
+def _finished(layout: BuildLayout, out_dir: Path, name: str, selection_sha: str,
+              versions: dict[str, str], redone: Counter[str]) -> dict[str, Any] | None:
+    """The stats of a complete output made of the same documents under the same versions, or
+    None; a complete output that is stale loses its manifest (and is counted in `redone`)."""
+    manifest_path = out_dir / MANIFEST_FILE
+    if not manifest_path.is_file():
+        return None
+    manifest = TokensManifest.model_validate(read_json(manifest_path))
+    n_shards = len(manifest.shards)
+    stale = ("the build's documents changed"
+             if (manifest.selection or {}).get("sha256") != selection_sha
+             else version_change(manifest.versions, versions))
+    if stale is not None:
+        redone[stale] += n_shards
+        manifest_path.unlink()  # this output is stale: it is made again
+        return None
+    stats_path = layout.stats(f"tokenize_{name}")
+    stats = read_json(stats_path) if stats_path.is_file() else {"name": name}
+    return {**stats, "resume": {"skipped": n_shards, "redone": {}}, "skipped": True,
+            "dir": str(out_dir)}
 
 
 # --- steps ------------------------------------------------------------------------------------
@@ -284,14 +297,15 @@ def _verify_state_shards(out_dir: Path, state: dict, vocab_size: int) -> dict[st
 
 def _trained_tokenizer(
     layout: BuildLayout, selection: R.Selection, cfg: TokenizeConfig, out_dir: Path,
-    state: dict, report: ProgressFn,
+    state: dict, progress: ProgressFn | None,
 ) -> Tokenizer:
     """Reuse the tokenizer an interrupted run already trained, or train one on a sample."""
     path = out_dir / TOKENIZER_FILE
     if state.get("tokenizer_sha256") and _same_file(path, state["tokenizer_sha256"]):
         return Tokenizer.load(path)
     rows = training_sample(selection, cfg.train_sample_chars, cfg.train_seed)
-    report(Progress("train", 0, len(rows), detail=f"{cfg.model_type} vocab {cfg.vocab_size}"))
+    report(progress, Progress("train", 0, len(rows),
+                              detail=f"{cfg.model_type} vocab {cfg.vocab_size}"))
     texts = (t for batch in read_texts(layout, rows) for t in batch[1])
     try:
         model = train_model(training_sentences(texts), cfg)
@@ -344,7 +358,8 @@ def read_texts(
     pos = 0  # next wanted entry
     base = 0  # global row index of the current batch's first row
     for path in R.doc_shards(layout):
-        for batch in pq.ParquetFile(path).iter_batches(columns=["doc_id", "text"],
+        for batch in pq.ParquetFile(path).iter_batches(columns=[DocsColumn.DOC_ID,
+                                                                DocsColumn.TEXT],
                                                        batch_size=batch_rows):
             end = pos + int(np.searchsorted(want_rows[pos:], base + batch.num_rows))
             if end > pos:
@@ -364,7 +379,7 @@ def read_texts(
 def _encode_and_write(
     layout: BuildLayout, selection: R.Selection, splits: list[str], tokenizer: Tokenizer,
     cfg: TokenizeConfig, out_dir: Path, state: dict, committed: dict[str, list],
-    report: ProgressFn,
+    progress: ProgressFn | None,
 ) -> None:
     """Encode every selected document not yet in a verified shard and write the shards."""
     done = {s: sum(e["docs"] for e in state["splits"][s]["shards"]) for s in SPLITS}
@@ -376,20 +391,20 @@ def _encode_and_write(
         seen[s] += 1
     total, already = len(selection.doc_ids), len(selection.doc_ids) - len(todo)
     schema = shard_schema(token_dtype(tokenizer.vocab_size), {
-        "webtext.format": FORMAT,
+        "webtext.format": TOKENS_FORMAT,
         "webtext.tokenizer_sha256": tokenizer.sha256,
         "webtext.eod_id": str(tokenizer.eod_id),
         "webtext.vocab_size": str(tokenizer.vocab_size),
     })
     encoded_docs = 0
 
-    def on_shard(entry: ShardEntry, histogram: np.ndarray) -> None:
+    def on_shard(entry: TokensShard, histogram: np.ndarray) -> None:
         # Recorded only after the shard is renamed into place: a killed run never lists a
         # shard it did not finish.
-        state["splits"][entry.split]["shards"].append(entry.to_json())
+        state["splits"][entry.split]["shards"].append(entry.model_dump())
         committed[entry.split].append(histogram)
         _save_state(out_dir, state)
-        report(Progress("shard", already + encoded_docs, total, detail=entry.file))
+        report(progress, Progress("shard", already + encoded_docs, total, detail=entry.file))
 
     writers = {
         s: SplitWriter(out_dir, s, len(state["splits"][s]["shards"]), schema,
@@ -406,7 +421,7 @@ def _encode_and_write(
             tokens.append(eod)
             writers[todo_splits[encoded_docs]].add(doc_id, tokens, nb)
             encoded_docs += 1
-        report(Progress("encode", already + encoded_docs, total))
+        report(progress, Progress("encode", already + encoded_docs, total))
 
     # SentencePiece releases the GIL while it encodes, so batch k+1 is encoded in a helper
     # thread while this thread reads texts and writes batch k (measured: the stage otherwise

@@ -30,10 +30,12 @@ import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import torch
+from pydantic import ValidationError
 
 from webtext.io import atomic_path, file_sha256, read_json, write_json
+from webtext.records import TOKENS_FORMAT as MANIFEST_FORMAT
+from webtext.records import TokensManifest
 
-MANIFEST_FORMAT = "webtext-tokens/1"
 FLAT_FORMAT = "webtext-flat/1"
 
 
@@ -49,6 +51,12 @@ def read_manifest(tokens_dir: Path) -> dict:
     manifest = read_json(path)
     if manifest.get("format") != MANIFEST_FORMAT:
         raise TokensError(f"{path}: format {manifest.get('format')!r}, not {MANIFEST_FORMAT!r}")
+    try:  # the typed contract (webtext.records); callers keep reading it as a dict
+        TokensManifest.model_validate(manifest)
+    except ValidationError as e:  # the first wrong field, on one line
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "manifest"
+        raise TokensError(f"{path}: {where}: {first['msg']}") from None
     return manifest
 
 

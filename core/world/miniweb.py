@@ -12,6 +12,9 @@ Hosts and paths served:
 - `/robots.txt`: members.test disallows /private/ (RFC 9309); the article sites allow all; the
   other hosts answer 404, which RFC 9309 section 2.3.1.3 also reads as "allow all";
 - `bench.test/page/<i>.html` for i < bench_pages (benchmarks);
+- with `archive=` (an archive.ArchiveService): the web-archive hosts (Common Crawl's index and
+  data servers, the Wayback Machine), answered by that service; the rotted pages of
+  `spec.ROTTED_SITE` answer 404 and `spec.DEAD_SITE` is left out of the host map;
 - any path on a loopback address host (127.0.0.1, localhost, ::1): a small page, so a guard
   bug that let such a request through would show in the access log;
 - anything else: 404 for an unknown path, 502 for an unknown host (as a proxy would).
@@ -36,7 +39,15 @@ from urllib.parse import urlsplit
 
 from webtext.world import html as H
 from webtext.world import text as T
-from webtext.world.spec import ARTICLE_SITES, FAULT_SITE, ROBOTS_SITE, Page, World, page_response
+from webtext.world.spec import (
+    ARTICLE_SITES,
+    DEAD_SITE,
+    FAULT_SITE,
+    ROBOTS_SITE,
+    Page,
+    World,
+    page_response,
+)
 
 BENCH_HOST = "bench.test"
 UNKNOWN_HOST = "nowhere.test"  # redirect_unknown_host points here; it is in no host map
@@ -181,13 +192,14 @@ class MiniWeb:
 
     def __init__(self, world: World | None = None, *, seed: int = 0, slow_delay: float = 5.0,
                  flaky_failures: int = 2, bench_pages: int = 0, bench_page_bytes: int = 50_000,
-                 port: int = 0):
+                 port: int = 0, archive: Any = None):
         self.world = world if world is not None else World(seed)
         self.seed = self.world.seed
         self.slow_delay = slow_delay  # the slow fault answers after this many seconds
         self.flaky_failures = flaky_failures  # flaky_503 answers 503 this many times first
         self.bench_pages = bench_pages
         self.bench_page_bytes = bench_page_bytes
+        self.archive = archive  # an archive.ArchiveService, or None
         self._port = port
         self._pages = {(p.host, p.path): p for p in self.world.pages}
         self._lock = threading.Lock()
@@ -238,18 +250,27 @@ class MiniWeb:
 
     def hosts(self) -> list[str]:
         """Every host name the server answers for (the crawler's loopback host map)."""
-        names = {p.host for p in self.world.pages}
+        names = {p.host for p in self.world.pages} - {DEAD_SITE}  # a host that is gone
         if self.bench_pages:
             names.add(BENCH_HOST)
+        if self.archive is not None:
+            from webtext.world.archive import HOSTS
+
+            names |= set(HOSTS)
         return sorted(names)
 
     def crawl_overrides(self) -> dict[str, Any]:
         """Crawl config values that route a crawl of this world to this server, and only here."""
-        return {
+        out = {
             "address_guard": "loopback",
             "loopback_proxy": self.address,
             "hosts": {name: "127.0.0.1" for name in self.hosts()},
         }
+        if self.archive is not None:
+            from webtext.world.archive import archive_overrides
+
+            out |= archive_overrides()
+        return out
 
     def bench_urls(self) -> list[str]:
         return [f"http://{BENCH_HOST}/page/{i}.html" for i in range(self.bench_pages)]
@@ -294,6 +315,9 @@ class MiniWeb:
 
     def _serve(self, h: _Handler, host: str, path: str) -> None:
         self._record(host, path)
+        if self.archive is not None and host in self._archive_hosts():
+            self._gate()  # pause() holds archive requests too (resume tests)
+            return self.archive.serve(h, host, path)
         if path == "/robots.txt":
             return self._robots(h, host)
         self._gate()
@@ -304,12 +328,19 @@ class MiniWeb:
         if host == FAULT_SITE and path.startswith("/fault/"):
             return self._fault(h, path)
         page = self._pages.get((host, path))
+        if page is not None and page.kind == "rotted":
+            return h._send(404, b"<html><body><h1>Not found</h1></body></html>\n")
         if page is not None:
             status, headers, body = page_response(page, self.seed)
             return h._send(status, body, ctype=None, headers=headers)
         if host not in {p.host for p in self.world.pages}:
             return h._send(502, b"unknown host\n", "text/plain")
         return h._send(404, b"<html><body><h1>Not found</h1></body></html>\n")
+
+    def _archive_hosts(self) -> set[str]:
+        from webtext.world.archive import HOSTS
+
+        return set(HOSTS)
 
     def _robots(self, h: _Handler, host: str) -> None:
         if host == ROBOTS_SITE:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from webtext.world import html as H
@@ -52,6 +53,28 @@ FAULTS: dict[str, tuple[str, int | None]] = {
     "redirect_private": ("blocked_address", None),  # to http://10.0.0.1/, never contacted
 }
 
+# Link rot: pages that are dead on the live web and (mostly) survive in the web archives that
+# core/world/archive.py serves. ROTTED_SITE answers 404 for them; DEAD_SITE is in no host map
+# (a DNS failure). Each case: (host, live status, live HTTP code, status with archive_lookup
+# "dead"); archive.py places the captures each case names.
+ROTTED_SITE = "oldnews.test"
+DEAD_SITE = "defunct.test"
+ROTTED: dict[str, tuple[str, str, int | None, str]] = {
+    "both_cc_closer": (ROTTED_SITE, "http_error", 404, "archived_cc"),
+    "both_ia_closer": (ROTTED_SITE, "http_error", 404, "archived_ia"),
+    "cc_only": (ROTTED_SITE, "http_error", 404, "archived_cc"),
+    "ia_only": (ROTTED_SITE, "http_error", 404, "archived_ia"),
+    "neither": (ROTTED_SITE, "http_error", 404, "http_error"),
+    "ia_redirect": (ROTTED_SITE, "http_error", 404, "archived_ia"),
+    "cc_redirect": (ROTTED_SITE, "http_error", 404, "archived_cc"),
+    "cc_not_html": (ROTTED_SITE, "http_error", 404, "http_error"),
+    "cc_truncated": (ROTTED_SITE, "http_error", 404, "http_error"),
+    "cc_truncated_ia_later": (ROTTED_SITE, "http_error", 404, "archived_ia"),
+    "ia_before_only": (ROTTED_SITE, "http_error", 404, "archived_ia"),
+    "dead_host_cc": (DEAD_SITE, "dns_error", None, "archived_cc"),
+    "dead_host_ia": (DEAD_SITE, "dns_error", None, "archived_ia"),
+}
+
 CHARSET_SENTENCE = (
     "At the café near the Champs-Élysées, a naïve señor from Zürich ordered crème brûlée "
     "and paid with a crisp note, à la française."
@@ -75,6 +98,9 @@ class Page:
     charset_in: str = "header"  # where the charset is declared: header, meta
     group: str | None = None  # near-duplicate group (syndicated copies of one story)
     template: int = 0
+    case: str | None = None  # rotted pages: the ROTTED case
+    recovered_status: str | None = None  # rotted pages: the status with archive recovery
+    submitted_utc: int = 0  # rotted pages: created_utc of its (only) submission
 
     @property
     def url(self) -> str:
@@ -130,6 +156,7 @@ class World:
         self._id = 0
         self._build_pages(n_articles)
         self._build_posts()
+        self._build_rotted()
 
     # ---------------------------------------------------------------- pages
     def _take(self, n: int, ascii_only: bool = False) -> list[str]:
@@ -211,6 +238,29 @@ class World:
             else:
                 self.pages.append(Page(host=FAULT_SITE, path=f"/fault/{name}", kind=name,
                                        fetch_status=status, http_status=code))
+
+    def _build_rotted(self) -> None:
+        """Dead pages linked in 2016-2017 (WebText's years), built after everything else with
+        a generator of their own, so every other page and post is as it was without them."""
+        rng = random.Random(self.seed * 7919 + 17)
+        for i, (case, (host, status, code, recovered)) in enumerate(ROTTED.items()):
+            year = 2016 + i % 2
+            created = int(datetime(year, 1 + (i * 5) % 12, 3 + i, 12, tzinfo=UTC).timestamp())
+            paras = self._take(rng.randint(6, 9))
+            page = Page(host=host, path=f"/{year}/{case.replace('_', '-')}.html", kind="rotted",
+                        fetch_status=status, http_status=code, title=self._title(paras[0]),
+                        paragraphs=paras, template=len(self.pages), case=case,
+                        recovered_status=recovered, submitted_utc=created)
+            self.pages.append(page)
+            self._id += 1
+            sid = f"r{self._id:05x}"
+            sub = SUBREDDITS[i % len(SUBREDDITS)]
+            self._add({"id": sid, "name": f"t3_{sid}", "subreddit": sub, "author": "user_rot",
+                       "title": page.title, "selftext": "", "url": page.url, "domain": host,
+                       "permalink": f"/r/{sub}/comments/{sid}/rot/", "score": 10 + i,
+                       "num_comments": 3, "created_utc": created, "is_self": False,
+                       "over_18": False, "stickied": False, "removed_by_category": None,
+                       "crosspost_parent": None}, "kept", url=page.url)
 
     def page_by_url(self) -> dict[str, Page]:
         return {p.url: p for p in self.pages}

@@ -125,7 +125,7 @@ def format_sample(rows: list[dict[str, Any]], reason: Reason, config: CleanConfi
 
 
 # ------------------------------------------------------------------ codes of other stages
-# The stats funnel (flows/stats.py) names a document that dedup does not keep
+# The stats funnel (flows/corpusstats.py) names a document that dedup does not keep
 # "duplicate_<dup_kind>"; dedup_stats.json says "dup_<dup_kind>". Both are accepted.
 DUPLICATE_PREFIX = "duplicate_"
 CONTAMINATED = "contaminated"  # dedup.parquet's flag: overlaps the evaluation set

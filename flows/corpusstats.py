@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from webtext.layout import BuildLayout
+from webtext.records import PAGE_STATUSES
 
 # Extraction failures first, then language, then the quality rules: a document's primary
 # reason is the earliest of its reasons in this order (unknown codes sort last, by name).
@@ -94,7 +95,8 @@ def compute_stats(layout: BuildLayout) -> dict[str, Any]:
     fetch = pq.read_table(layout.fetch) if layout.fetch.exists() else None
     if fetch is not None:
         status = Counter(fetch.column("status").to_pylist())
-        n_fetched = status.pop("fetched", 0)
+        # Pages recovered from web archives go on to clean/ like fetched ones.
+        n_fetched = sum(status.pop(s, 0) for s in sorted(PAGE_STATUSES))
         funnel.append(_step("urls", fetch.num_rows, n_fetched, dict(status)))
         out["fetch_status"] = dict(Counter(fetch.column("status").to_pylist()))
     linkrot = _read_json(layout.linkrot)

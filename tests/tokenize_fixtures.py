@@ -1,6 +1,8 @@
-"""Small builds for the tokenize tests: docs/*.parquet and dedup.parquet per contracts.md.
+"""Small builds for the tokenize tests: docs/*.parquet and dedup.parquet per the data contracts
+(docs/design.md, "Data contracts").
 
-Imported by the other test_tokenize_* modules; it holds no tests of its own.
+Imported by the tokenize tests (and a few others); it holds no tests of its own, hence its
+name without the `test_` prefix.
 """
 
 from __future__ import annotations
@@ -8,12 +10,16 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from webtext.config import WebtextConfig
 from webtext.layout import BuildLayout, shard_marker
 from webtext.records import doc_id
+from webtext.stage import ProgressFn
+from webtext.tokenize import stage as tokenize_stage
 
 WORDS = (
     "the of and to in is was for on that with as by at from his her an were are which this be "
@@ -88,3 +94,12 @@ def corpus_build(root: Path, n_docs: int = 120, n_shards: int = 3, seed: int = 0
     write_docs(layout, [rows[i:i + per] for i in range(0, len(rows), per)])
     write_dedup(layout, rows)
     return layout, rows
+
+
+def tokenize_to_dir(layout: BuildLayout, config: WebtextConfig, recipe: str,
+                    progress: ProgressFn | None = None, **kwargs: Any) -> Path:
+    """Run the tokenize stage with the config's [tokenize] and [recipes.*] tables; the tokens
+    dir it wrote (`dir` of its stats)."""
+    stats = tokenize_stage.run(layout, config.tokenize, progress, recipe=recipe,
+                               recipes=config.recipes, **kwargs)
+    return Path(stats["dir"])

@@ -1,0 +1,248 @@
+"""Link-rot recovery: find a dead URL's page in Common Crawl or the Wayback Machine.
+
+In:  a URL, the time of its first Reddit submission (urls.parquet `first_created_utc`), the
+     crawl config (archive section), and `fetch`: a coroutine that sends one HTTP request to
+     an archive service and returns its reply. The crawler supplies it (fetcher.py), so every
+     archive request goes through Scrapy like a live one: the address guard, a download slot
+     per service at its configured rate, retries with backoff on 429/503, the size cap.
+Out: a `Recovery`: the archived response and the archive it came from, or why none was usable
+     (one note per archive and per refused capture, for the `error` column).
+
+How (crawl/cdx.py holds the formats):
+1. Common Crawl: the crawls of collinfo.json (asked once per crawl process) that overlap the
+   URL's window, nearest first; each crawl's CDX index is asked in turn until one has a usable
+   capture (cc_max_indexes at most). The Wayback Machine: one CDX query. Both at once.
+2. Usable captures of both archives (status 200 with an allowed media type, or a redirect)
+   are ranked together by time: the one closest to the submission wins, captures after it
+   before captures before it (cdx.rank_time).
+3. The best capture is fetched: Common Crawl's one WARC record with an HTTP Range request,
+   verified (cdx.verify_cc_record); the Wayback Machine's raw `id_` capture. A recorded
+   redirect is followed inside the same archive (a capture of its target near the redirect's
+   time), up to max_redirects. A capture that fails verification, is not HTML after all, or
+   is a parked-domain page is skipped for the next one; none is ever accepted silently.
+
+Which live outcomes count as dead (`is_dead`): the HTTP codes of archive_dead_http (404, 410),
+a DNS failure, a refused connection, and a small 200 HTML page carrying a domain-parking
+marker (`looks_parked`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode, urljoin
+
+from webtext.crawl.cdx import (
+    ArchivedResponse,
+    Capture,
+    Index,
+    RecordError,
+    Window,
+    candidates,
+    choose_indexes,
+    describe_misses,
+    ia_response,
+    parse_cc_cdx,
+    parse_collinfo,
+    parse_ia_cdx,
+    rank_time,
+    timestamp,
+    verify_cc_record,
+)
+from webtext.crawl.config import CrawlConfig
+from webtext.crawl.outcome import response_status
+from webtext.records import FetchStatus
+
+# Download slots, one per service: each has its own rate (fetcher.scrapy_settings).
+SERVICES = ("cc-index", "cc-data", "ia")
+
+
+@dataclass(slots=True)
+class Reply:
+    """One archive service's HTTP answer."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+    url: str
+
+
+class ServiceError(Exception):
+    """A request to an archive service failed (network, guard, size cap, retries used up)."""
+
+
+Fetch = Callable[[str, str, dict[str, str]], Awaitable[Reply]]  # (service, url, headers)
+
+
+@dataclass(slots=True)
+class Recovery:
+    """What the archives gave for one URL."""
+
+    response: ArchivedResponse | None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def why(self) -> str:
+        return "; ".join(self.notes) or "no archive asked"
+
+
+class NotAPage(Exception):
+    """A capture that is not a usable page after all (not HTML, too large, parked)."""
+
+
+# ---------------------------------------------------------------------- dead or alive
+def looks_parked(body: bytes, content_type: str | None, config: CrawlConfig) -> bool:
+    """A small HTML page showing a domain-parking service's text (a lapsed domain)."""
+    if not config.archive_parked_markers or len(body) > config.archive_parked_max_bytes:
+        return False
+    if content_type is not None and "html" not in content_type.lower():
+        return False
+    text = body.decode("latin-1").lower()
+    return any(marker.lower() in text for marker in config.archive_parked_markers)
+
+
+def is_dead(status: FetchStatus, http_status: int | None, refused: bool,
+            config: CrawlConfig) -> bool:
+    """Whether a live failure means the page is gone (worth asking the archives)."""
+    if status == FetchStatus.HTTP_ERROR:
+        return http_status in config.archive_dead_http
+    if status == FetchStatus.DNS_ERROR:
+        return True
+    return status == FetchStatus.CONNECTION_ERROR and refused
+
+
+def reference_time(created_utc: int | None, config: CrawlConfig) -> datetime:
+    if created_utc:
+        return datetime.fromtimestamp(int(created_utc), UTC)
+    return datetime.fromisoformat(config.archive_reference_date).replace(tzinfo=UTC)
+
+
+# ---------------------------------------------------------------------- the client
+class ArchiveClient:
+    """Looks URLs up in the configured archives through `fetch` (one per crawl process)."""
+
+    def __init__(self, config: CrawlConfig, fetch: Fetch):
+        self.config = config
+        self.fetch = fetch
+        self._indexes: asyncio.Future[list[Index]] | None = None
+
+    def window(self, ref: datetime) -> Window:
+        return Window(ref, timedelta(days=self.config.archive_days_before),
+                      timedelta(days=self.config.archive_days_after))
+
+    # ------------------------------------------------------------ CDX
+    async def _load_indexes(self) -> list[Index]:
+        reply = await self.fetch("cc-index", self.config.cc_collinfo_url, {})
+        if reply.status != 200:
+            raise ServiceError(f"collinfo.json: HTTP {reply.status}")
+        return parse_collinfo(reply.body)
+
+    async def indexes(self) -> list[Index]:
+        """Common Crawl's crawls, asked once per process (every lookup awaits one request)."""
+        if self._indexes is None:
+            self._indexes = asyncio.ensure_future(self._load_indexes())
+        return await asyncio.shield(self._indexes)
+
+    def _query(self, window: Window, url: str) -> str:
+        return urlencode({"url": url, "output": "json", "from": timestamp(window.start),
+                          "to": timestamp(window.end), "limit": self.config.cdx_limit})
+
+    async def captures(self, archive: str, url: str, window: Window) -> list[Capture]:
+        """The archive's CDX rows for `url` in the window (Common Crawl: crawl by crawl,
+        stopping at the first crawl with a usable capture)."""
+        allowed = self.config.allowed_content_types
+        if archive == "ia":
+            reply = await self.fetch(
+                "ia", f"{self.config.wayback_url.rstrip('/')}/cdx/search/cdx?"
+                      f"{self._query(window, url)}", {})
+            if reply.status != 200:
+                raise ServiceError(f"Wayback CDX: HTTP {reply.status}")
+            return parse_ia_cdx(reply.body)
+        seen: list[Capture] = []
+        for index in choose_indexes(await self.indexes(), window, self.config.cc_max_indexes):
+            reply = await self.fetch("cc-index", f"{index.cdx_api}?{self._query(window, url)}",
+                                     {})
+            if reply.status == 404:
+                continue  # pywb's answer for "no captures" in this crawl
+            if reply.status != 200:
+                raise ServiceError(f"CDX {index.id}: HTTP {reply.status}")
+            rows = parse_cc_cdx(reply.body)
+            seen += rows
+            if candidates(rows, window, allowed):
+                break
+        return seen
+
+    # ------------------------------------------------------------ records
+    async def record(self, capture: Capture) -> ArchivedResponse:
+        """One capture, fetched and (Common Crawl) verified."""
+        if capture.archive == "cc":
+            if capture.filename is None or capture.offset is None or capture.length is None:
+                raise RecordError("CDX row without filename, offset and length")
+            url = self.config.cc_data_url.rstrip("/") + "/" + capture.filename.lstrip("/")
+            first, last = capture.offset, capture.offset + capture.length - 1
+            reply = await self.fetch("cc-data", url, {"Range": f"bytes={first}-{last}"})
+            if reply.status != 206:
+                raise ServiceError(f"data server: HTTP {reply.status} to a Range request")
+            return verify_cc_record(reply.body, capture, self.config.max_page_bytes,
+                                    f"{url} bytes={first}-{last}")
+        url = f"{self.config.wayback_url.rstrip('/')}/web/{capture.timestamp}id_/{capture.url}"
+        reply = await self.fetch("ia", url, {})
+        if not (200 <= reply.status < 400):
+            raise ServiceError(f"Wayback capture: HTTP {reply.status}")
+        return ia_response(capture, reply.status, reply.headers, reply.body, url,
+                           self.config.wayback_url)
+
+    async def follow(self, capture: Capture) -> ArchivedResponse:
+        """The page a capture leads to: redirects followed inside its archive."""
+        config = self.config
+        current = capture
+        for _ in range(config.max_redirects + 1):
+            response = await self.record(current)
+            if not 300 <= response.status < 400:
+                ctype = response.header("content-type")
+                status = response_status(response.status, ctype, len(response.body),
+                                         allowed_types=config.allowed_content_types,
+                                         max_bytes=config.max_page_bytes)
+                if status != FetchStatus.FETCHED:
+                    raise NotAPage(f"the capture is {status.value} (HTTP {response.status}, "
+                                   f"{ctype or 'no Content-Type'})")
+                if looks_parked(response.body, ctype, config):
+                    raise NotAPage("the capture is a parked-domain page")
+                return response
+            location = response.header("location")
+            if not location:
+                raise NotAPage(f"archived redirect {response.status} without Location")
+            target = urljoin(current.url, location)
+            window = self.window(current.time)
+            found = candidates(await self.captures(current.archive, target, window), window,
+                               config.allowed_content_types)
+            if not found:
+                raise NotAPage(f"archived redirect to {target}, which is not archived")
+            current = found[0]
+        raise NotAPage(f"more than {config.max_redirects} archived redirects")
+
+    async def _ask(self, archive: str, url: str, window: Window) -> tuple[list[Capture], str]:
+        try:
+            rows = await self.captures(archive, url, window)
+        except (ServiceError, RecordError) as e:
+            return [], f"{archive}: {e}"
+        allowed = self.config.allowed_content_types
+        found = candidates(rows, window, allowed)
+        return found, "" if found else f"{archive}: {describe_misses(rows, window, allowed)}"
+
+    async def recover(self, url: str, created_utc: int | None) -> Recovery:
+        """The best usable capture of `url` in the configured archives, or why there is none."""
+        window = self.window(reference_time(created_utc, self.config))
+        asked = await asyncio.gather(*(self._ask(a, url, window)
+                                       for a in self.config.archive_services))
+        notes = [note for _, note in asked if note]
+        ranked = sorted((c for found, _ in asked for c in found),
+                        key=lambda c: rank_time(c.time, window.ref))
+        for capture in ranked:
+            try:
+                return Recovery(await self.follow(capture), notes)
+            except (ServiceError, RecordError, NotAPage) as e:
+                notes.append(f"{capture.archive} {capture.timestamp}: {e}")
+        return Recovery(None, notes)
