@@ -50,6 +50,10 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("serve", "webtext.flows.cli", "serve the build flow on a cron schedule (Prefect server)"),
     ("demo", "webtext.flows.cli",
      "offline demo on the generated fixture world: build, ablate, stats"),
+    ("eval", "webtext.evals.cli",
+     "read a run dir and [eval] suites; write eval.json and per-item scores beside the run"),
+    ("runs", "webtext.evals.cli",
+     "read DATA_ROOT/registry/; list and compare the recorded runs (DuckDB)"),
     ("world", "webtext.world.cli",
      "write the generated fixture world (dumps in every format) to a folder"),
 ]

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from webtext.clean.config import CleanConfig
 from webtext.crawl.config import CrawlConfig, SourceConfig
 from webtext.dedup.config import DedupConfig
+from webtext.evals.config import EvalConfig
 from webtext.flows.config import AblateConfig, BuildConfig, ServeConfig
 from webtext.tokenize.config import (
     RecipeConfig,
@@ -45,6 +46,7 @@ class WebtextConfig(BaseModel):
     train: TrainConfig = Field(default_factory=TrainConfig)
     ablate: AblateConfig = Field(default_factory=AblateConfig)
     serve: ServeConfig = Field(default_factory=ServeConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
 
     @field_validator("recipes", mode="after")
     @classmethod
