@@ -52,6 +52,9 @@ COMMANDS: list[tuple[str, str, str]] = [
      "offline demo on the generated fixture world: build, ablate, stats"),
     ("eval", "webtext.evals.cli",
      "read a run dir and [eval] suites; write eval.json and per-item scores beside the run"),
+    ("lm-eval", "webtext.evals.lm_eval_adapter",
+     "lm-evaluation-harness's CLI with the `webtext` model registered (--model webtext "
+     "--model_args run=RUN_DIR --tasks ...)"),
     ("runs", "webtext.evals.cli",
      "read DATA_ROOT/registry/; list and compare the recorded runs (DuckDB)"),
     ("world", "webtext.world.cli",
@@ -91,7 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if getattr(args, "harness_args", None) is not None:  # `lm-eval`: every other flag is lm-eval's
+        args.harness_args = unknown + args.harness_args
+    elif unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     logging.basicConfig(
         level=getattr(logging, str(args.log_level).upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

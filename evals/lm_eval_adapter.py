@@ -236,6 +236,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def add_arguments_lm_eval(p: Any) -> None:
+    import argparse
+
+    p.add_argument("harness_args", nargs=argparse.REMAINDER, metavar="...",
+                   help="lm-eval's own arguments, e.g. --model webtext --model_args run=RUN "
+                   "--tasks lambada_openai")
+
+
+def run_lm_eval(args: Any, config: Any) -> int:
+    """`webtext lm-eval ...`: the harness's CLI with the `webtext` model registered."""
+    return main(list(args.harness_args))
+
+
 if __name__ == "__main__":
     from webtext.evals.lm_eval_adapter import main as _main  # the registered copy
 

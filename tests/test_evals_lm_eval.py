@@ -283,3 +283,20 @@ def test_lm_eval_cli_runs_the_webtext_model(run, tasks, evaluated, tmp_path):
     for task, metric in (("wt_mc", "acc,none"), ("wt_ppl", "bits_per_byte,none")):
         assert results[task][metric] == pytest.approx(evaluated["results"][task][metric])
     assert "|wt_ppl" in proc.stdout  # the harness's own results table
+
+
+def test_webtext_lm_eval_subcommand_passes_every_flag_to_the_harness(tasks, monkeypatch, capsys,
+                                                                     tmp_path):
+    """`webtext lm-eval ...`: lm-eval's own flags reach the harness through the webtext CLI."""
+    import lm_eval.tasks
+
+    from webtext.cli import main as webtext_main
+
+    monkeypatch.setattr(lm_eval.tasks, "TaskManager",
+                        functools.partial(TaskManager, include_defaults=False))
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    missing = tmp_path / "no-run"
+    rc = webtext_main(["lm-eval", "--model", "webtext", "--model_args", f"run={missing}",
+                       "--tasks", "wt_mc", "--include_path", str(tasks)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and err[-1].startswith(f"webtext lm-eval: {missing}: no ckpt.pt")
