@@ -26,8 +26,11 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
         torch.save(state, tmp)
 
 
-def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    return torch.load(Path(path), map_location=map_location, weights_only=True)
+def load_checkpoint(
+    path: Path, map_location: str | torch.device = "cpu", mmap: bool = False,
+) -> dict[str, Any]:
+    """The checkpoint's state; `mmap=True` leaves tensors on disk until read (cheap to inspect)."""
+    return torch.load(Path(path), map_location=map_location, weights_only=True, mmap=mmap)
 
 
 def rng_states() -> dict[str, Any]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
 import json
 import logging
 import math
@@ -148,6 +149,17 @@ def _setup_distributed(device_setting: str) -> tuple[int, int, int, torch.device
         torch.cuda.set_device(device)
     created = not dist.is_initialized()
     if created:
+        # Import before the group exists what DDP's constructor would import after it.
+        # DDP imports torch._dynamo on first use; that import chain loads
+        # torch.distributed.nn.functional, whose functions take `group.WORLD` as a default
+        # argument, bound when the module is imported. Bound to our group, those defaults keep
+        # it alive after destroy_process_group, so gloo's worker threads are never joined and
+        # outlive the interpreter. A worker that frees the last collective's tensors while
+        # Python shuts down must take the GIL; Python ends that thread instead, and the unwind
+        # through a noexcept C++ destructor aborts the process ("terminate called without an
+        # active exception", SIGABRT after a finished run). Imported first, they bind None.
+        for name in ("torch._dynamo", "torch.distributed.nn.functional"):
+            importlib.import_module(name)  # not `import torch...`: that would bind a local
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     return rank, local_rank, world, device, created
 
@@ -166,6 +178,27 @@ def _check_same_tokenizer(train_manifest: dict, eval_manifest: dict) -> None:
         raise UsageError(
             "the evaluation tokens dir uses another tokenizer "
             f"({b['sha256'][:12]} vs {a['sha256'][:12]}); losses would not be comparable")
+
+
+def _check_same_model(ckpt_path: Path, model_args: dict) -> dict:
+    """Refuse to resume with a model other than the checkpoint's; return its step and state.
+
+    Runs before anything else on a resume, finished runs included: a finished run resumed with
+    another shape would otherwise report the old run's summary as if it were the asked one.
+    """
+    saved = load_checkpoint(ckpt_path, mmap=True)  # tensors stay on disk: a cheap look
+    # Dropout changes how the remaining steps train, not the weights, so it only matters while
+    # steps are left.
+    ignore = {"dropout"} if saved["finished"] else set()
+    differ = [f"{key} {model_args.get(key)} != {saved['model_args'].get(key)}"
+              for key in sorted(model_args.keys() | saved["model_args"].keys())
+              if key not in ignore and model_args.get(key) != saved["model_args"].get(key)]
+    if differ:
+        raise UsageError(f"cannot resume with another model: {', '.join(differ)} in {ckpt_path} "
+                         "(config != checkpoint); resume with the run's settings or pick "
+                         "another run dir")
+    return {"step": saved["step"], "tokens_seen": saved["tokens_seen"],
+            "finished": saved["finished"]}
 
 
 def _rewrite_log(path: Path, records: list[dict]) -> None:
@@ -237,6 +270,19 @@ def _train(
     except data.TokensError as e:
         raise UsageError(str(e)) from None
     _check_same_tokenizer(manifest, eval_manifest)
+    shape = cfg.model_shape()
+    vocab = manifest["tokenizer"]["vocab_size"]
+    model_args = dict(
+        vocab_size=-(-vocab // VOCAB_MULTIPLE) * VOCAB_MULTIPLE, dropout=cfg.dropout,
+        bias=cfg.bias, **shape)
+    if resuming:  # every rank checks, so that all of them refuse together
+        saved = _check_same_model(ckpt_path, model_args)
+        if master and saved["finished"]:
+            log.info("%s: already finished at step %d (tokens_seen %d), nothing to train",
+                     ckpt_path, saved["step"], saved["tokens_seen"])
+        elif master:
+            log.info("resumed from step %d (tokens_seen %d): %s", saved["step"],
+                     saved["tokens_seen"], ckpt_path)
     finished = None  # the summary of a run that already reached its budget
     if master:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -255,11 +301,6 @@ def _train(
         return finished
 
     # ---- model and optimizer --------------------------------------------------------------
-    shape = cfg.model_shape()
-    vocab = manifest["tokenizer"]["vocab_size"]
-    model_args = dict(
-        vocab_size=-(-vocab // VOCAB_MULTIPLE) * VOCAB_MULTIPLE, dropout=cfg.dropout,
-        bias=cfg.bias, **shape)
     block_size = shape["block_size"]
     torch.manual_seed(cfg.seed)  # same initial weights on every rank
     model = GPT(GPTConfig(**model_args)).to(device)
@@ -268,9 +309,7 @@ def _train(
         fused=device.type == "cuda")
     step, tokens_seen, records = 0, 0, []
     if resuming:
-        ckpt = load_checkpoint(ckpt_path, map_location=device)
-        if ckpt["model_args"] != model_args:
-            raise UsageError(f"{ckpt_path}: model {ckpt['model_args']} != config {model_args}")
+        ckpt = load_checkpoint(ckpt_path, map_location=device)  # its model was checked above
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         step, tokens_seen = ckpt["step"], ckpt["tokens_seen"]
