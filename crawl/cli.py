@@ -84,6 +84,11 @@ def run_crawl(args: argparse.Namespace, config: Any) -> int:
     write_resolved(config, layout.config("crawl"))
     counts = ", ".join(f"{n} {s}" for s, n in sorted(stats["status"].items(),
                                                      key=lambda kv: -kv[1]))
+    skipped = stats.get("resume", {}).get("skipped", 0)
+    if skipped:
+        # A crawl shard is a fetch log: finished shards stay valid across versions and configs.
+        print(f"crawl: {skipped} of {stats['resume']['shards']} shards done earlier, skipped "
+              f"(delete {layout.crawl_dir} and {layout.warc_dir} to fetch them again)")
     print(f"crawl: {stats['urls']} URLs: {counts}; {stats['fetched_bytes']:,} bytes in "
           f"{len(stats['warc_files'])} WARC file(s) -> {layout.fetch}")
     return 0

@@ -235,7 +235,9 @@ def crawl_build(layout: BuildLayout, config: CrawlConfig, *, shards: int | None 
     report()
     if pending:
         _run_parallel(layout, config, pending, processes or config.processes, latest, report)
-    return finalize(layout, config)
+    stats = finalize(layout, config)
+    # what this run did not have to do, for the one-line summary ("N shards done earlier")
+    return stats | {"resume": {"skipped": n - len(pending), "shards": n}}
 
 
 def _run_parallel(layout: BuildLayout, config: CrawlConfig, pending: list[int],

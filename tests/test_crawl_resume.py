@@ -164,3 +164,27 @@ def test_a_url_commits_once(tmp_path):
     with pytest.raises(ValueError):
         store.commit(_page("http://a.test/0"))
     store.close()
+
+
+def test_a_rerun_says_how_many_shards_were_done_earlier(tmp_path, capsys):
+    """Issue 14, item 8: a re-run names what it skipped and what would make it run again."""
+    import tomli_w
+
+    from webtext.cli import main
+
+    build = tmp_path / "build"
+    build.mkdir()
+    with MiniWeb(bench_pages=12, bench_page_bytes=2000) as web:
+        _write_urls(build, web.bench_urls())
+        config = tmp_path / "crawl.toml"
+        config.write_text(tomli_w.dumps({"crawl": {**web.crawl_overrides(),
+                                                   "autothrottle": False,
+                                                   "download_delay": 0.0}}))
+        assert main(["crawl", str(build), "--shards", "2", "--config", str(config)]) == 0
+        first = capsys.readouterr().out
+        served = len(web.access_log())
+        assert main(["crawl", str(build), "--config", str(config)]) == 0
+        again = capsys.readouterr().out
+        assert len(web.access_log()) == served  # nothing fetched twice
+    assert "done earlier" not in first
+    assert "crawl: 2 of 2 shards done earlier, skipped (delete " in again
