@@ -1,4 +1,4 @@
-"""Benchmark of the dedup stage: signatures, LSH insert/query, memory per document.
+"""Benchmark of the dedup stage: signatures, the band join, memory per document.
 
 Run:  .venv/bin/python benchmarks/dedup_bench.py [--docs 100000] [--plain-docs 2000]
       [--single-docs 10000] [--workers 2] [--dask]
@@ -12,17 +12,17 @@ others; --docs 0 skips them). It prints, measured in the same run:
      does not run on all of them), of datasketch's `MinHash.bulk` on the same documents, and
      of this stage's numpy path on --single-docs documents in one process and on all
      documents in --workers processes; the speed-up is per document, text to signature;
-  2. datasketch MinHashLSH insert and query documents/s at the default threshold (0.6:
-     23 bands x 5 rows) over all documents;
-  3. peak memory per document of the in-memory path (signatures + MinHashLSH + clustering),
-     measured as peak RSS in a fresh process, and the largest corpus one 24 GB machine can
-     deduplicate in memory at that rate;
+  2. documents/s of the stage's band join (backend "local": bandjoin.cluster_local, the
+     candidate rule of datasketch's MinHashLSH; tests/test_dedup_clusters.py checks they give
+     the same pairs) at the default threshold (0.6: 23 bands x 5 rows) over all documents;
+  3. peak memory per document of that join (signatures included), measured as peak RSS in a
+     fresh process, and the largest corpus one 24 GB machine can cluster at that rate;
   4. with --dask, the same clustering by the sharded band join on a 2-worker LocalCluster;
   5. with --stage-docs, the whole dedup stage, all in: for each size N, a build whose docs/
      holds N such documents as Parquet shards of --shard-docs rows (the docs contract's
      columns; no done markers, which the stage does not need), deduplicated by
-     `dedup_build(layout, DedupConfig(backend="numpy"))` (every other setting the default) in
-     a fresh Python process. Its peak memory is the sum of the VmHWM of that process and of
+     `webtext.dedup.stage.run(layout, DedupConfig())` (every setting the default) in a fresh
+     Python process. Its peak memory is the sum of the VmHWM of that process and of
      every process it starts (signature workers, multiprocessing's resource tracker), per
      document; two or more sizes split it into a fixed part and a per-document slope (least
      squares), which give the largest corpus one 24 GB machine can deduplicate.
@@ -160,36 +160,27 @@ def _peak_rss() -> int:
     return mem[0]
 
 
-def _memory_probe(npy: str, bands: int, rows: int, how: str,
-                  out: multiprocessing.Queue) -> None:
-    """In a fresh process: peak RSS and times of clustering stored signatures in memory,
-    with datasketch's MinHashLSH (how="datasketch") or the numpy band join (how="numpy")."""
+def _memory_probe(npy: str, bands: int, rows: int, out: multiprocessing.Queue) -> None:
+    """In a fresh process: peak RSS and time of clustering stored signatures with the stage's
+    band join (every document its own exact-text hash: near duplicates only)."""
     from webtext.dedup.bandjoin import cluster_local
-    from webtext.dedup.clusters import cluster_memory
-    from webtext.dedup.minhash import MemoryIndex
 
-    MemoryIndex(128, 1, bands, rows)  # import datasketch/scipy before the baseline
     base = _rss()
     sigs = np.load(npy)
     n = len(sigs)
     hashes, has = np.arange(n, dtype=np.uint64), np.ones(n, bool)
-    timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    if how == "datasketch":
-        labels, candidates = cluster_memory(sigs, hashes, has, bands, rows, 0.6, True, 1,
-                                            timings)
-    else:
-        labels, candidates = cluster_local(sigs, hashes, has, bands, rows, 0.6, True)
+    labels, candidates = cluster_local(sigs, hashes, has, bands, rows, 0.6, True)
     cluster_s = time.perf_counter() - t0
     peak = _peak_rss()
-    out.put({"n": n, "cluster_s": cluster_s, **timings, "peak_bytes": peak - base,
+    out.put({"n": n, "cluster_s": cluster_s, "peak_bytes": peak - base,
              "candidates": candidates, "clusters": int(len(np.unique(labels)))})
 
 
-def probe(npy: str, bands: int, rows: int, how: str) -> dict:
+def probe(npy: str, bands: int, rows: int) -> dict:
     ctx = multiprocessing.get_context("spawn")
     q = ctx.Queue()
-    p = ctx.Process(target=_memory_probe, args=(npy, bands, rows, how, q))
+    p = ctx.Process(target=_memory_probe, args=(npy, bands, rows, q))
     p.start()
     while True:  # a probe that dies (an import error, the OOM killer) must not hang the run
         try:
@@ -197,8 +188,7 @@ def probe(npy: str, bands: int, rows: int, how: str) -> dict:
             break
         except queue.Empty:
             if not p.is_alive():
-                raise SystemExit(f"memory probe ({how}) died with exit code {p.exitcode}"
-                                 ) from None
+                raise SystemExit(f"memory probe died with exit code {p.exitcode}") from None
     p.join()
     return result
 
@@ -265,27 +255,19 @@ def run_sections(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         npy = str(Path(tmp) / "sigs.npy")
         np.save(npy, sigs)
-        ds = probe(npy, bands, rows, "datasketch")
-        nb = probe(npy, bands, rows, "numpy")
-        n = ds["n"]
-        print(f"\n2. datasketch MinHashLSH, threshold 0.6 -> {bands} bands x {rows} rows, "
-              f"{n:,} docs")
-        print(f"   insert           {n / ds['insert_s']:>10,.0f} docs/s")
-        print(f"   query + verify   {n / ds['query_verify_s']:>10,.0f} docs/s "
-              f"({ds['candidates']:,} candidate pairs)")
-        print(f"   whole clustering {n / ds['cluster_s']:>10,.0f} docs/s "
-              f"(+ exact hashes, union-find) -> {ds['clusters']:,} clusters")
-        print(f"   numpy band join (backend \"numpy\", same buckets and rule) "
-              f"{n / nb['cluster_s']:>10,.0f} docs/s -> {nb['clusters']:,} clusters")
-        print("\n3. memory (peak RSS of a fresh process minus its RSS after imports; "
-              f"signatures {sigs.shape[1] * 4} B/doc included)")
+        nb = probe(npy, bands, rows)
+        n = nb["n"]
+        print(f"\n2. band join (backend \"local\"), threshold 0.6 -> {bands} bands x {rows} "
+              f"rows, {n:,} docs: {n / nb['cluster_s']:,.0f} docs/s "
+              f"({nb['candidates']:,} candidate pairs verified) -> {nb['clusters']:,} clusters")
         usable = 24 * GB * 0.8  # leave a fifth of the machine to the OS and the rest
-        for name, r in (("datasketch MinHashLSH path", ds), ("numpy band join path", nb)):
-            per_doc = r["peak_bytes"] / n
-            n_max = usable / per_doc
-            hours = n_max / (n / r["cluster_s"]) / 3600
-            print(f"   {name:<28} {per_doc:>8,.0f} B/doc -> one 24 GB machine (80% usable): "
-                  f"~{n_max / 1e6:,.1f} M docs, ~{hours:.1f} h single-process")
+        per_doc = nb["peak_bytes"] / n
+        n_max = usable / per_doc
+        hours = n_max / (n / nb["cluster_s"]) / 3600
+        print("\n3. memory of the join (peak RSS of a fresh process minus its RSS after "
+              f"imports; signatures {sigs.shape[1] * 4} B/doc included): {per_doc:,.0f} B/doc "
+              f"-> one 24 GB machine (80% usable): ~{n_max / 1e6:,.1f} M docs, "
+              f"~{hours:.1f} h single-process; the whole stage, all in: section 5")
         print(f"   past that: the Dask band join (backend = \"dask\"), per reduce task "
               f"~ N x {bands} bands x {4 * rows + 18} B / partitions, driver ~ 40 B/doc")
 
@@ -371,16 +353,17 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def _role(pid: int, root: int) -> str:
-    if pid == root:
-        return "stage"
+def _cmdline(pid: int) -> bytes | None:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
-            cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+            return f.read()
     except (FileNotFoundError, ProcessLookupError):
-        return "other"
-    return ("resource tracker" if "resource_tracker" in cmd
-            else "worker" if "spawn_main" in cmd else "other")
+        return None
+
+
+def _role(cmd: bytes) -> str:
+    return ("resource tracker" if b"resource_tracker" in cmd
+            else "worker" if b"spawn_main" in cmd else "other")
 
 
 class TreeMemory:
@@ -390,7 +373,13 @@ class TreeMemory:
     that poll; the stage keeps its worker pool until it returns, so the workers' peaks (one
     docs shard each) are read long before they exit. `rss_peak` is the largest sum of VmRSS
     seen at one poll: the memory actually held at the same time (the sum of VmHWM, whose
-    peaks fall in different phases, bounds it from above)."""
+    peaks fall in different phases, bounds it from above).
+
+    A child read between its fork and its exec (its command line still its parent's) is
+    left out: until exec it shares its parent's pages (copy-on-write, or the very address
+    space under vfork, which multiprocessing's spawn uses), so /proc shows the parent's
+    memory under the child's pid; counting it added the stage's ~180 MiB at that moment to
+    whichever child was caught there (the resource tracker's real peak is ~13 MiB)."""
 
     def __init__(self, root: int):
         self.root = root
@@ -399,16 +388,21 @@ class TreeMemory:
         self.rss_peak = 0
 
     def poll(self) -> None:
-        todo, rss = [self.root], 0
+        todo: list[tuple[int, bytes | None]] = [(self.root, None)]
+        rss = 0
         while todo:
-            pid = todo.pop()
-            todo += _children(pid)
+            pid, parent_cmd = todo.pop()
+            cmd = _cmdline(pid)
+            if cmd is None:
+                continue
+            todo += [(child, cmd) for child in _children(pid)]
+            if cmd == parent_cmd:  # forked, not yet exec'd: its parent's pages
+                continue
             mem = _memory_of(pid)
             if mem is None:
                 continue
             self.hwm[pid] = max(self.hwm.get(pid, 0), mem[0])
-            if self.role.get(pid, "other") == "other":  # a fresh child shows its
-                self.role[pid] = _role(pid, self.root)  # parent's cmdline until exec
+            self.role[pid] = "stage" if pid == self.root else _role(cmd)
             rss += mem[1]
         self.rss_peak = max(self.rss_peak, rss)
 
@@ -422,13 +416,13 @@ class TreeMemory:
 
 
 def _stage_child(root: str) -> None:
-    """--stage-child: dedup the build at `root` with the numpy band join and every other
-    setting the default; print its stats and this process's VmHWM as one JSON line."""
+    """--stage-child: dedup the build at `root` with every setting the default; print its
+    stats and this process's VmHWM as one JSON line."""
     from webtext.dedup.config import DedupConfig
-    from webtext.dedup.stage import dedup_build
+    from webtext.dedup.stage import run
     from webtext.layout import BuildLayout
 
-    stats = dedup_build(BuildLayout(Path(root)), DedupConfig(backend="numpy"))
+    stats = run(BuildLayout(Path(root)), DedupConfig())
     keep = ("docs", "kept", "dup_exact", "dup_near", "candidate_pairs_verified", "timings")
     print(json.dumps({"peak_bytes": _peak_rss(), **{k: stats[k] for k in keep}}), flush=True)
 
@@ -466,10 +460,9 @@ def run_stage(sizes: list[int], shard_docs: int, workdir: Path) -> None:
     pool.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     write_docs_shards(pool, max(sizes), shard_docs)
-    print(f"\n5. dedup stage, all in: dedup_build(layout, DedupConfig(backend=\"numpy\")) in a "
-          f"fresh process, docs shards of {shard_docs:,} rows (written in "
-          f"{time.perf_counter() - t0:,.0f}s); peak = sum of the VmHWM of the stage process "
-          f"and of every process it starts")
+    print(f"\n5. dedup stage, all in: run(layout, DedupConfig()) in a fresh process, docs "
+          f"shards of {shard_docs:,} rows (written in {time.perf_counter() - t0:,.0f}s); peak "
+          f"= sum of the VmHWM of the stage process and of every process it starts")
     runs = []
     for n in sorted(sizes):
         # each size in a data root of its own: sibling builds would be earlier snapshots

@@ -61,8 +61,10 @@ class DedupConfig(StageConfig):
     )
     # Where candidate pairs come from; both give the same clusters (tests/test_dedup_dask.py):
     # "local": the band-bucket join in this process, one band at a time: the signatures
-    #   (num_perm x 4 = 512 bytes per document) plus ~0.2 KB per document for the join
-    #   (benchmarks/dedup_bench.py), so WebText's ~8 M documents fit one 24 GB machine;
+    #   (num_perm x 4 = 512 bytes per document) plus ~0.3 KB per document for the node
+    #   columns, the join and the output; all in, with the signature workers, ~780 MiB +
+    #   ~830 bytes per document (1.6 KB per document at 1 M, benchmarks/dedup_bench.py), so
+    #   WebText's ~8 M documents fit one 24 GB machine with room to spare (~24 M at 80%);
     # "dask": the same join sharded on a Dask cluster, whose memory per task is bounded by the
     #   partition size (beyond one machine).
     # The former default, datasketch's MinHashLSH in memory ("memory"), took 9-13 KB per

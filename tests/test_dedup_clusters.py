@@ -8,6 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from webtext.dedup import bandjoin
 from webtext.dedup.bandjoin import (
     band_rows,
     candidate_pairs,
@@ -159,6 +160,41 @@ def test_candidate_pairs_collapse_identical_copies_in_a_bucket():
     assert len(u) == 0  # 50 copies of one text: no pair to verify
     eu, ev = exact_edges(hashes, nodes)
     assert sorted(ev.tolist()) == list(range(1, 50)) and set(eu.tolist()) == {0}
+
+
+def _pairs_by_bucket(band, keys, hashes, nodes) -> set[tuple[int, int]]:
+    """The definition, by full bucket keys (band, values): pairs of the smallest node of each
+    exact-text hash in a bucket."""
+    buckets: dict[tuple, dict[int, int]] = {}
+    for b, k, h, n in zip(band.tolist(), keys.tolist(), hashes.tolist(), nodes.tolist(),
+                          strict=True):
+        first = buckets.setdefault((b, *k), {})
+        first[h] = min(first.get(h, n), n)
+    pairs = set()
+    for first in buckets.values():
+        reps = sorted(first.values())
+        pairs |= {(a, b) for i, a in enumerate(reps) for b in reps[i + 1:]}
+    return pairs
+
+
+@pytest.mark.parametrize("mix_bits", [0, 1])
+def test_candidate_pairs_survive_bucket_mix_collisions(monkeypatch, mix_bits):
+    # few distinct values, so that buckets are shared; nodes 30-39 are exact copies of 0-9
+    rng = np.random.default_rng(4)
+    sigs = rng.integers(0, 3, size=(40, 8)).astype(np.uint32)
+    sigs[30:] = sigs[:10]
+    hashes = np.concatenate([np.arange(30), np.arange(10)]).astype(np.uint64)
+    band, keys, bh, bn = band_rows(sigs, np.arange(40, dtype=np.int64), hashes, 4, 2)
+    u, v = candidate_pairs(band, keys, bh, bn)
+    # distinct buckets share a mix: none (mix_bits 0) or 1 bit of it is left
+    real_mix = bandjoin.bucket_mix
+    monkeypatch.setattr(bandjoin, "bucket_mix",
+                        lambda b, k: real_mix(b, k) & np.uint64((1 << mix_bits) - 1))
+    cu, cv = candidate_pairs(band, keys, bh, bn)
+    assert np.array_equal(cu, u) and np.array_equal(cv, v)
+    assert set(zip(cu.tolist(), cv.tolist(), strict=True)) == _pairs_by_bucket(band, keys, bh,
+                                                                                bn)
+    assert 0 < len(cu) < 40 * 39 // 2  # shared buckets, but not everything in one
 
 
 def _nodes(karma, n_chars, snapshot=None, hashes=None) -> Nodes:

@@ -159,6 +159,28 @@ def test_rerun_is_resumable_and_gives_the_same_bytes(tmp_path):
     assert stats["dup_exact"] >= table.num_rows
 
 
+def test_shard_read_in_batches_gives_the_signatures_of_the_whole_table(tmp_path,
+                                                                        monkeypatch):
+    from webtext.dedup import stage
+    from webtext.dedup.minhash import Sketcher
+
+    pages = WORLD.pages[:23]
+    rows = [{"doc_id": doc_id(p.url), "text": p.body if i % 5 else None, "karma": i,
+             "n_chars": len(p.body)} for i, p in enumerate(pages)]
+    path = tmp_path / "docs.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), path, row_group_size=7)
+    sketcher = Sketcher(stage.params_of(DedupConfig()))
+    whole_meta, whole_sigs = stage.sketch_table(pq.read_table(path), sketcher)
+    monkeypatch.setattr(stage, "READ_BATCH_ROWS", 4)  # batches across row-group bounds
+    (tmp_path / "dedup" / "signatures").mkdir(parents=True)
+    (tmp_path / "dedup" / ".minhash").mkdir()
+    counts = stage.sketch_shard(str(path), str(tmp_path / "dedup"), sketcher)
+    assert counts == {"docs": 23, "with_text": 23 - 5}
+    assert np.array_equal(np.load(tmp_path / "dedup" / ".minhash" / "docs.npy"), whole_sigs)
+    meta = pq.read_table(tmp_path / "dedup" / "signatures" / "docs.parquet")
+    assert meta.replace_schema_metadata(None).equals(whole_meta)
+
+
 def test_worker_processes_give_the_same_output(tmp_path):
     pages = [p for p in WORLD.pages if p.kind in ("syndicated", "article", "spam")]
     one = _write_docs(tmp_path / "one", pages, shards=3)
