@@ -153,6 +153,10 @@ def run_jobs(jobs: list[ShardJob], config: CleanConfig, workers: int,
         count, furthest = restarts[job.name]
         page = worker.page if worker.page is not None else -1
         count = 0 if page > furthest else count + 1
+        if count >= MAX_RESTARTS_WITHOUT_PROGRESS:
+            # Its pipe closes as it dies, a moment before it can be reaped: wait for the
+            # exit code the message names (a worker still alive here is being killed anyway).
+            worker.proc.join(timeout=10)
         if count >= MAX_RESTARTS_WITHOUT_PROGRESS and not worker.started:
             # It died before its first page (in an import, at start): no page is to blame.
             raise StageError(
