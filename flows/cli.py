@@ -4,44 +4,61 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from webtext.config import WebtextConfig
 
 
 def add_arguments_stats(p: argparse.ArgumentParser) -> None:
     p.add_argument("build_dir", type=Path, help="build directory to describe")
+    p.add_argument("--against", type=Path, default=None, metavar="OTHER_BUILD",
+                   help="another build to compare with: what changed in each funnel step, "
+                   "rule, domain and token count (in the page and the terminal)")
     p.add_argument("--no-prefect", action="store_true",
                    help="only print and write the files; do not publish Prefect artifacts")
+
+
+def print_stats(console: Any, stats: dict[str, Any], page: Path, stats_json: Path | None = None,
+                ablation: dict[str, Any] | None = None) -> None:
+    """The headline tables, the ablation's results when given, and the page's path last."""
+    from webtext.flows.report import terminal_tables
+
+    for table in terminal_tables(stats):
+        console.print(table)
+    if ablation is not None:  # per suite: budgets, verdicts, words where suites disagree
+        print_ablation(console, ablation)
+    if stats_json is not None:
+        console.print(f"stats:  {stats_json}")
+    console.print(f"report: {page}")
 
 
 def run_stats(args: argparse.Namespace, config: WebtextConfig) -> int:
     from rich.console import Console
 
     from webtext.errors import UsageError
-    from webtext.flows.report import terminal_tables
     from webtext.layout import BuildLayout
 
     layout = BuildLayout(args.build_dir)
     if not layout.stats("source").exists() and not layout.urls.exists():
         raise UsageError(f"{layout.root} is not a build directory (no source_stats.json)")
+    if args.against is not None and not args.against.is_dir():
+        raise UsageError(f"--against {args.against}: no such build directory")
     if args.no_prefect:
         from webtext.flows.statsflow import write_stats
 
-        stats, _ = write_stats(layout)
+        stats, _ = write_stats(layout, args.against)
     else:
         from webtext.flows.server import prefect_api
         from webtext.flows.statsflow import stats_flow
 
         with prefect_api():
-            stats = stats_flow(str(layout.root))
+            stats = stats_flow(str(layout.root),
+                               str(args.against) if args.against is not None else None)
     console = Console()
-    for table in terminal_tables(stats):
-        console.print(table)
-    console.print(f"report: {layout.report_html}\nstats:  {layout.stats_json}")
     if not stats["adds_up"]:
         console.print("[red]some funnel steps do not add up[/red]")
-        return 1
-    return 0
+    print_stats(console, stats, layout.report_html, layout.stats_json)
+    return 0 if stats["adds_up"] else 1
 
 
 def _config_arg(p: argparse.ArgumentParser) -> None:
@@ -109,9 +126,28 @@ def run_ablate(args: argparse.Namespace, config: WebtextConfig) -> int:
     with prefect_api():
         result = run_ablation(config, build_dir)
     console = Console()
-    console.print(result["table"])
-    console.print(f"results: {result['dir']}")
+    print_ablation(console, result["results"])
+    console.print(f"results: {result['dir']}", highlight=False)
     return 0
+
+
+def print_ablation(console: Any, results: dict[str, Any]) -> None:
+    """The ablation for a terminal: budgets, one verdict table per suite (80 columns, no
+    wrapping), budget warnings, the verdicts in words (saying where suites disagree), and
+    where the registry is."""
+    from webtext.flows.ablate import TABLE_LEGEND, terminal_tables
+
+    for table in terminal_tables(results):
+        console.print()
+        console.print(table)
+    console.print(TABLE_LEGEND, highlight=False)
+    for warning in results.get("warnings", []):
+        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+    for sentence in results.get("sentences", []):
+        console.print(sentence, highlight=False)
+    registry = results.get("registry") or {}
+    if registry:
+        console.print(f"registry: {registry['dir']} ({registry['command']})", highlight=False)
 
 
 def add_arguments_serve(p: argparse.ArgumentParser) -> None:
@@ -145,7 +181,7 @@ def run_demo(args: argparse.Namespace, config: WebtextConfig) -> int:
     from rich.console import Console
 
     from webtext.flows.demo import run_demo as demo
-    from webtext.flows.report import linkrot_recovery_table, terminal_tables
+    from webtext.io import read_json
 
     console = Console()
     console.print("[bold]webtext demo[/bold]: the whole pipeline, offline, on the generated "
@@ -157,13 +193,10 @@ def run_demo(args: argparse.Namespace, config: WebtextConfig) -> int:
         console.print(f"Prefect API: {api}")
         result = demo(config, args.out, console)
     console.rule("results")
-    for table in terminal_tables(result["stats"])[:1]:
-        console.print(table)
-    recovery = linkrot_recovery_table(result["stats"])  # link rot, with archive recovery
-    if recovery is not None:
-        console.print(recovery)
-    console.print(result["ablation"]["table"])
     layout = result["layout"]
-    console.print(f"report:   {layout.report_html}\nablation: {result['ablation']['dir']}\n"
+    ablation_dir = Path(result["ablation"]["dir"])
+    console.print(f"ablation: {ablation_dir / 'report.html'}\n"
                   f"wall time: {result['seconds']:.0f} s")
+    print_stats(console, result["stats"], layout.report_html,
+                ablation=read_json(ablation_dir / "results.json"))
     return 0

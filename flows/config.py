@@ -19,7 +19,7 @@ class BuildConfig(StageConfig):
 
 
 class AblateConfig(StageConfig):
-    """Same model, same budget, same tokenizer and evaluation documents; different data."""
+    """Same model, same budget, same tokenizer and evaluation suites; different data."""
 
     name: str = "default"  # results go to BUILD/ablations/<name>/
     # The default compares no filtering at all, dedup only, quality rules + dedup, and the full
@@ -27,21 +27,31 @@ class AblateConfig(StageConfig):
     variants: list[str] = Field(
         default_factory=lambda: ["raw", "dedup_only", "quality_dedup", "webtext"])
     baseline: str = "raw"  # differences are reported against this variant
-    seeds: list[int] = Field(default_factory=lambda: [0])
-    # Evaluation documents are drawn from the strictest recipe (docs/design.md, "Ablations").
-    eval_recipe: str = "webtext"
-    eval_docs: int = Field(12, ge=1)
-    seed: int = 0  # which documents are drawn for evaluation
-    # The shared tokenizer is trained on this recipe's training documents (default: eval_recipe).
-    tokenizer_recipe: str | None = None
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    # Names of [eval.suites.NAME] tables every variant is scored on, fixed before any variant
+    # is built (docs/design.md, "Ablations"). The default `heldout` suite is drawn, seeded,
+    # from the build's deduplicated unfiltered pool (eval.suites.heldout.size and .seed).
+    suites: list[str] = Field(default_factory=lambda: ["heldout"], min_length=1)
+    # The shared tokenizer is trained on this recipe's documents (held-out ones excluded).
+    tokenizer_recipe: str = "webtext"
 
     @model_validator(mode="before")
     @classmethod
-    def _decontam_ngram_moved(cls, data: Any) -> Any:
-        # the overlap check with the evaluation documents uses the dedup stage's n-gram size
-        if isinstance(data, dict) and "decontam_ngram" in data:
+    def _moved_keys(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        # the overlap check with the suites uses the dedup stage's n-gram size
+        if "decontam_ngram" in data:
             raise ValueError("ablate.decontam_ngram was removed: use dedup.decontam_ngram "
                              "(one n-gram size for the dedup stage and the ablation)")
+        # Evaluation documents drawn from the strictest recipe made filtered variants win by
+        # construction (issue 15); evaluation is now by named suites.
+        for key in ("eval_docs", "eval_recipe", "seed"):
+            if key in data:
+                raise ValueError(f"ablate.{key} was removed: the ablation is scored on the "
+                                 "suites named in ablate.suites; the heldout documents are "
+                                 "drawn from the deduplicated unfiltered pool "
+                                 "(eval.suites.heldout.size, eval.suites.heldout.seed)")
         return data
 
 

@@ -9,16 +9,31 @@ Out: `DATA_ROOT/snapshots/<UTC time>/`, a full build with `snapshot.json` (its m
 
 Serving needs a Prefect server (`prefect server start`): Prefect's ephemeral server cannot
 schedule.
+
+One snapshot of a data root builds at a time (`serve.overlap`): a run that fires while another
+is building is cancelled ("skip") or waits its turn ("enqueue"). Two limits on the Prefect
+server keep them apart. The deployment's own concurrency limit (1) decides before a process is
+started, so a second run of the same deployment never starts. A global concurrency limit named
+after the data root is held for the whole build by the flow itself, so that runs of another
+deployment (a second `webtext serve` with another `--name`, on this or another machine) on the
+same data root do not overlap either. Both are leases the server lets go of if the process
+holding them dies.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
+import re
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 from prefect import flow
+from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+from prefect.states import Cancelled, State
 
 from webtext.config import WebtextConfig, config_from_toml, to_toml
 from webtext.errors import UsageError
@@ -72,15 +87,86 @@ def run_snapshot(config: WebtextConfig, now: dt.datetime | None = None) -> dict[
     return manifest
 
 
+def data_root_limit(data_root: Path) -> str:
+    """Name of the Prefect global concurrency limit that one data root's snapshots share.
+
+    The digest of the absolute path makes it one limit per folder; the folder's name is only
+    there for a reader of the Prefect UI (the server refuses names with '/' and a few others).
+    """
+    root = Path(data_root).resolve()
+    digest = hashlib.sha256(str(root).encode()).hexdigest()[:12]
+    label = re.sub(r"[^A-Za-z0-9_.-]", "_", root.name)[:40]
+    return f"webtext-data-root-{label}-{digest}"
+
+
+def ensure_data_root_limit(data_root: Path) -> str:
+    """Create (or reset to 1) the data root's concurrency limit on the server; its name."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectAlreadyExists
+
+    name = data_root_limit(data_root)
+    with get_client(sync_client=True) as client:
+        try:
+            client.upsert_global_concurrency_limit_by_name(name, 1)
+        except ObjectAlreadyExists:  # another serve created it between the read and the create
+            pass
+    return name
+
+
+def _take_slot(stack: ExitStack, name: str, wait: bool) -> bool:
+    """Take the limit's slot into `stack` (released when it closes); False if it is taken and
+    not `wait`. `strict`: a limit missing on the server is an error, never a build unlocked."""
+    import httpx
+    from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError  # re-exported there
+    from prefect.concurrency.sync import concurrency
+
+    try:
+        stack.enter_context(concurrency(name, max_retries=None if wait else 0, strict=True))
+    except ConcurrencySlotAcquisitionError as exc:
+        cause = exc.__cause__  # HTTP 423 (Locked) is "taken"; anything else is a real error
+        if isinstance(cause, httpx.HTTPStatusError) and cause.response.status_code == 423:
+            return False
+        raise
+    return True
+
+
+@contextmanager
+def data_root_slot(data_root: Path, overlap: str) -> Iterator[bool]:
+    """Hold the data root's slot for the body; yields False if it is taken and overlap is skip."""
+    name = ensure_data_root_limit(data_root)
+    with ExitStack() as stack:
+        held = _take_slot(stack, name, wait=False)
+        if not held and overlap == "enqueue":
+            print(f"another snapshot of {data_root} is building: waiting for it to finish "
+                  f"(serve.overlap = 'enqueue')")
+            held = _take_slot(stack, name, wait=True)
+        yield held
+
+
 @flow(name="webtext-snapshot", log_prints=True)
-def snapshot_flow(config_toml: str) -> dict[str, Any]:
-    return run_snapshot(config_from_toml(config_toml))
+def snapshot_flow(config_toml: str) -> dict[str, Any] | State:
+    config = config_from_toml(config_toml)
+    data_root = Path(config.build.data_root)
+    with data_root_slot(data_root, config.serve.overlap) as held:
+        if not held:
+            # A final state returned by a flow becomes the run's state: "Cancelled", as the
+            # server marks the runs of the same deployment that it turns away.
+            return Cancelled(message=f"skipped: another snapshot of {data_root} is still "
+                             f"building (serve.overlap = 'skip')")
+        return run_snapshot(config)
+
+
+# serve.overlap -> what the server does with a run of the deployment while one is going
+COLLISION = {"skip": ConcurrencyLimitStrategy.CANCEL_NEW,
+             "enqueue": ConcurrencyLimitStrategy.ENQUEUE}
 
 
 def deployment(config: WebtextConfig, cron: str, name: str) -> Any:
-    """The scheduled deployment of the snapshot flow (what `serve` runs)."""
-    return snapshot_flow.to_deployment(name=name, cron=cron,
-                                       parameters={"config_toml": to_toml(config)})
+    """The scheduled deployment of the snapshot flow (what `serve` runs): one run at a time."""
+    return snapshot_flow.to_deployment(
+        name=name, cron=cron, parameters={"config_toml": to_toml(config)},
+        concurrency_limit=ConcurrencyLimitConfig(
+            limit=1, collision_strategy=COLLISION[config.serve.overlap]))
 
 
 def serve(config: WebtextConfig, cron: str, name: str) -> None:
@@ -95,8 +181,15 @@ def serve(config: WebtextConfig, cron: str, name: str) -> None:
             "temporary server cannot run schedules")
     if not config.source.dumps:
         raise UsageError("no dumps to read: set source.dumps in the config")
-    print(f"serving {name} on cron {cron!r}; snapshots in "
-          f"{Path(config.build.data_root) / SNAPSHOTS}; earlier: "
-          f"{[p.name for p in finished_snapshots(Path(config.build.data_root))]}")
+    # Absolute, so that the flow-run processes write where this one says whatever their working
+    # folder, and the data root's concurrency limit is named after one folder.
+    data_root = Path(config.build.data_root).resolve()
+    config = config.model_copy(update={"build": config.build.model_copy(
+        update={"data_root": str(data_root)})})
+    limit = ensure_data_root_limit(data_root)
+    print(f"serving {name} on cron {cron!r}; snapshots in {data_root / SNAPSHOTS}; earlier: "
+          f"{[p.name for p in finished_snapshots(data_root)]}; while one builds, a new run "
+          f"is {'cancelled' if config.serve.overlap == 'skip' else 'queued'} "
+          f"(serve.overlap = {config.serve.overlap!r}, limit {limit!r})")
     prefect_serve(deployment(config, cron, name))
 
