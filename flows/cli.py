@@ -48,7 +48,7 @@ def run_stats(args: argparse.Namespace, config: WebtextConfig) -> int:
 
         stats, _ = write_stats(layout, args.against)
     else:
-        from webtext.flows.server import prefect_api
+        from webtext.flows.prefect_api import prefect_api
         from webtext.flows.statsflow import stats_flow
 
         with prefect_api():
@@ -100,7 +100,7 @@ def run_build(args: argparse.Namespace, config: WebtextConfig) -> int:
     if not config.source.dumps:
         raise UsageError("no dumps to read: set source.dumps in the config")
     build_dir = args.build_dir or Path(config.build.data_root) / config.build.name
-    from webtext.flows.server import prefect_api
+    from webtext.flows.prefect_api import prefect_api
 
     with prefect_api():
         summary = build(config, build_dir, args.dask, previous=args.previous)
@@ -121,7 +121,7 @@ def run_ablate(args: argparse.Namespace, config: WebtextConfig) -> int:
 
     config = _resolve(args, config)
     build_dir = args.build_dir or Path(config.build.data_root) / config.build.name
-    from webtext.flows.server import prefect_api
+    from webtext.flows.prefect_api import prefect_api
 
     with prefect_api():
         result = run_ablation(config, build_dir)
@@ -186,7 +186,7 @@ def run_demo(args: argparse.Namespace, config: WebtextConfig) -> int:
     console = Console()
     console.print("[bold]webtext demo[/bold]: the whole pipeline, offline, on the generated "
                   "fixture world")
-    from webtext.flows.server import prefect_api
+    from webtext.flows.prefect_api import prefect_api
 
     console.print("starting a local Prefect server for the demo's flows ...")
     with prefect_api() as api:
