@@ -107,8 +107,23 @@ class TrainConfig(StageConfig):
     # 0.9-1.1x for "tiny" (its 8192-way output layer is memory-bound) and 1.0-1.2x for "mini"
     # while other jobs loaded the cores. It is never much slower from tiny upwards, so bf16 is
     # the default; models far below tiny (n_embd 32) run ~2x slower in bf16: use "off".
-    autocast: Literal["auto", "bf16", "off"] = "auto"
-    compile: bool = False  # torch.compile: fast on CUDA, needs a C++ toolchain on CPU
+    # "fp16" (and "auto" on a CUDA GPU without bf16, e.g. a V100 or T4) trains under float16
+    # autocast with a gradient scaler (torch.amp.GradScaler): fp16's 5-bit exponent underflows
+    # small gradients unless the loss is scaled up first; bf16 has fp32's range and needs none.
+    autocast: Literal["auto", "bf16", "fp16", "off"] = "auto"
+    # torch.compile. None: on for CUDA, off elsewhere. On a GPU it fuses the elementwise ops
+    # around the matmuls (nanoGPT: 250 -> 135 ms/iter for GPT-2 small on an A100) for about a
+    # minute of compiling; on a CPU it needs a C++ toolchain, and compiling even a 1-layer model
+    # took two minutes on this project's 2-core machines, more than a whole demo run.
+    compile: bool | None = None
+    # Recompute each block's activations in the backward pass instead of keeping them
+    # (torch.utils.checkpoint per block): ~1/3 more compute for memory that no longer grows
+    # with depth x batch x block size; for gpt2-large/xl, or larger batches on a small GPU.
+    activation_checkpointing: bool = False
+    # A local transformers GPT2LMHeadModel folder (save_pretrained output, e.g. a released
+    # GPT-2 downloaded beforehand) to start from instead of random weights; its shape must be
+    # this config's. Ignored when resuming: the checkpoint holds the weights by then.
+    init_from: str = ""
     threads: int | None = Field(default=None, ge=1)  # None: CPU cores / local processes
     peak_flops: float | None = Field(default=None, gt=0)  # for MFU; None: measure at start
 

@@ -3,7 +3,8 @@
 In:  a tokens dir: manifest.json, train-*.parquet and val-*.parquet with a `tokens` list column;
      every document ends with the end-of-document id, so concatenating the rows gives GPT-2's
      document stream with `<|endoftext|>` between documents.
-Out: batches (x, y) of shape (B, T): windows of T + 1 consecutive tokens, y shifted by one.
+Out: batches (x, y) of shape (B, T): windows of T + 1 consecutive tokens, y shifted by one;
+     `Batches` is all the trainer asks of this module once the flat arrays exist.
 
 Decoding a Parquet row group per batch gave ~100 windows/s where slicing a flat memory-mapped
 array gave ~170,000 (the issue's measurement; benchmarks/train_throughput.py measures both on
@@ -195,3 +196,33 @@ def val_batches(
     return out
 
 
+class Batches:
+    """The data side of one process of a run: its training batches and its validation windows.
+
+    `train_batch(step, micro)` is this process's micro-batch `micro` (0 .. accum - 1) of
+    optimizer step `step`. Process `rank` takes the global micro-batches rank * accum ..
+    rank * accum + accum - 1, so k processes with grad_accum / k micro-batches each draw the same
+    windows as one process with grad_accum. The validation windows are split the same way
+    (every world-th start), and the losses are summed over processes.
+    """
+
+    def __init__(
+        self, train_flat: Path, val_flat: Path, val_split: SplitInfo, *, block_size: int,
+        batch_size: int, seed: int, eval_windows: int, accum: int, rank: int, world: int,
+        device: torch.device,
+    ) -> None:
+        # TrainWindows is looked up when a run starts: benchmarks/train_throughput.py swaps it
+        # for in-memory random windows to measure what the data path costs.
+        self.windows = TrainWindows(open_flat(train_flat), block_size, batch_size, seed)
+        val_tokens = open_flat(val_flat)
+        starts = val_starts(len(val_tokens), block_size, eval_windows)
+        self._val = val_batches(val_tokens, starts[rank::world], block_size, batch_size, device)
+        self.val_bytes_per_token = val_split.bytes_per_token  # turns nats/token into bits/byte
+        self.accum, self.rank, self.device = accum, rank, device
+
+    def train_batch(self, step: int, micro: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.windows.batch(step, self.rank * self.accum + micro, self.device)
+
+    def val_windows(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The fixed validation batches of this process, on its device (the same every time)."""
+        return self._val

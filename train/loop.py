@@ -12,11 +12,19 @@ every `eval_every` steps. The stopping rule is tokens seen (`max_tokens`), so da
 compared at equal compute. DDP runs under `torchrun` (the env vars RANK/WORLD_SIZE select it):
 gloo on CPU, NCCL on CUDA. Batches are a pure function of (seed, step, micro-batch) and the
 checkpoint holds every other piece of state, so a resumed run repeats the uninterrupted one.
+
+`_train` is the whole run in order: set-up, then one `while` over optimizer steps. The data side
+is one object (`data.Batches`), the record of the run another (`runlog.RunLog`).
+On CUDA (nanoGPT's choices): bf16 autocast, or fp16 with a gradient scaler where bf16 is
+missing; fused AdamW; torch.compile (`compile`); optionally activation checkpointing per block
+(`activation_checkpointing`) for the larger GPT-2 sizes. `init_from` starts from a local
+transformers GPT-2 folder instead of random weights.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import importlib
 import json
@@ -26,17 +34,17 @@ import os
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import tomli_w
 import torch
 import torch.distributed as dist
+import torch.utils.checkpoint
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from webtext.errors import UsageError
-from webtext.io import read_json, write_bytes, write_json
-from webtext.train import data
+from webtext.train import data, hf
 from webtext.train.checkpoint import (
     CKPT_NAME,
     load_checkpoint,
@@ -45,8 +53,14 @@ from webtext.train.checkpoint import (
     save_checkpoint,
 )
 from webtext.train.config import TrainConfig
-from webtext.train.metrics import bits_per_byte, measure_matmul_peak, model_flops_utilisation
+from webtext.train.metrics import (
+    bits_per_byte,
+    dtype_name,
+    model_flops_utilisation,
+    peak_flops,
+)
 from webtext.train.model import GPT, GPTConfig
+from webtext.train.runlog import RunLog, TrainClock
 from webtext.train.tokenizer import Tokenizer
 
 log = logging.getLogger(__name__)
@@ -72,8 +86,10 @@ def autocast_dtype(setting: str, device: torch.device) -> torch.dtype | None:
         return None
     if setting == "bf16":
         return torch.bfloat16
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+    if setting == "fp16":
+        return torch.float16
+    if device.type == "cuda":  # GPUs before Ampere (V100, T4) have fp16 tensor cores only
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if device.type == "cpu":
         # Native bf16 units only: where oneDNN emulates bf16 (plain AVX512) it is slower.
         caps = torch.cpu.get_capabilities() if hasattr(torch.cpu, "get_capabilities") else {}
@@ -201,17 +217,111 @@ def _check_same_model(ckpt_path: Path, model_args: dict) -> dict:
             "finished": saved["finished"]}
 
 
-def _rewrite_log(path: Path, records: list[dict]) -> None:
-    text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in records)
-    write_bytes(path, text.encode("utf-8"))
+def checkpoint_blocks(model: GPT) -> None:
+    """Activation checkpointing: each block keeps only its input and reruns its forward in the
+    backward pass (torch.utils.checkpoint), trading ~1/3 more compute for the activations.
+
+    The blocks stay the same modules with the same parameter names, so checkpoints, export and
+    evaluation do not see it. The non-reentrant form is the one PyTorch recommends (and the one
+    torch.compile and DDP support); it replays each block's RNG state, so dropout masks match
+    the plain forward's.
+    """
+    for block in model.transformer.h:
+        block.forward = functools.partial(
+            torch.utils.checkpoint.checkpoint, block.forward, use_reentrant=False)
 
 
-def _samples_text(records: list[dict]) -> str:
-    parts = []
-    for r in records:
-        for i, text in enumerate(r.get("samples", [])):
-            parts.append(f"=== step {r['step']} sample {i} ===\n{text}\n")
-    return "\n".join(parts)
+def _load_init(folder: str, model_args: dict, vocab: int) -> GPT:
+    """The weights of a transformers GPT-2 folder (`init_from`), refused unless its shape is
+    the run's. The shape is read from config.json first, so a mismatch costs no weight loading
+    (6 GB for gpt2-xl); `load_hf` refuses what is not a GPT-2 at all."""
+    config_path = Path(folder) / "config.json"
+    if config_path.is_file():
+        try:
+            config = json.loads(config_path.read_text(encoding="utf-8"))
+        except ValueError as e:
+            raise UsageError(f"{config_path}: not valid JSON ({e})") from None
+        if config.get("model_type") == "gpt2":
+            _check_init_shape(folder, config, model_args, vocab)
+    source, _ = hf.load_hf(Path(folder))
+    return source
+
+
+def _check_init_shape(folder: str, config: dict, model_args: dict, vocab: int) -> None:
+    """The same layers, heads, width and positions, and a vocabulary that covers the
+    tokenizer's and fits the padded one (it fills the first rows)."""
+    names = {"n_layer": "n_layer", "n_head": "n_head", "n_embd": "n_embd",
+             "block_size": "n_positions"}  # ours -> GPT2Config's
+    differ = [f"{ours} {model_args[ours]} != {config.get(theirs)}"
+              for ours, theirs in names.items() if model_args[ours] != config.get(theirs)]
+    if not vocab <= config.get("vocab_size", -1) <= model_args["vocab_size"]:
+        differ.append(f"vocab_size {config.get('vocab_size')} outside {vocab} (the "
+                      f"tokenizer's) .. {model_args['vocab_size']} (padded to a multiple of "
+                      f"{VOCAB_MULTIPLE})")
+    if model_args["norm"] != "pre" or not model_args["bias"]:
+        differ.append("a GPT-2 folder is pre-LN with biases (norm = 'pre', bias = true)")
+    if differ:
+        raise UsageError(f"init_from {folder}: {', '.join(differ)} (config != folder); set the "
+                         "model's shape to the folder's")
+
+
+def _copy_weights(source: GPT, model: GPT) -> None:
+    """`source`'s weights into `model`; token rows past the source's vocabulary (the padding)
+    keep their initialisation and never occur as ids."""
+    theirs = source.state_dict()
+    with torch.no_grad():
+        for name, p in model.state_dict().items():  # shares storage with the parameters
+            p[: theirs[name].shape[0]].copy_(theirs[name])
+
+
+@dataclass(frozen=True)
+class Process:
+    """This process's place in the run: `rank` of `world` processes, on `device`."""
+
+    rank: int
+    world: int
+    device: torch.device
+
+    @property
+    def master(self) -> bool:
+        return self.rank == 0  # the one that writes the run dir
+
+    @property
+    def distributed(self) -> bool:
+        return self.world > 1
+
+    def micro_batches(self, grad_accum: int) -> int:
+        """This process's share of the micro-batches of one optimizer step."""
+        if grad_accum % self.world:
+            raise UsageError(f"grad_accum {grad_accum} is not a multiple of {self.world} "
+                             "processes")
+        return grad_accum // self.world
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    tokens_dir: Path
+    eval_dir: Path  # the val split evaluated: the tokens dir's own, or the ablation's shared one
+    out_dir: Path
+
+    @property
+    def ckpt(self) -> Path:
+        return self.out_dir / CKPT_NAME
+
+
+@dataclass
+class TrainState:
+    """The model as the loop drives it. `model` is what trains (compiled and DDP-wrapped when
+    asked); `raw` is the GPT underneath, which evaluates, samples and is saved."""
+
+    model: torch.nn.Module
+    raw: GPT
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler  # fp16 only; otherwise disabled, and every call a no-op
+    dtype: torch.dtype | None  # of autocast; None: fp32
+    ctx: contextlib.AbstractContextManager  # autocast to `dtype` around forward passes
+    compiled: bool
+    distributed: bool
 
 
 def train(
@@ -229,16 +339,16 @@ def train(
     `on_record` receives every metrics record, for progress display in the caller.
     """
     cfg = train_config
-    tokens_dir, out_dir = Path(tokens_dir).resolve(), Path(out_dir).resolve()
-    eval_dir = Path(eval_tokens_dir).resolve() if eval_tokens_dir else tokens_dir
-    ckpt_path = out_dir / CKPT_NAME
-    have_ckpt = ckpt_path.is_file()
-    if have_ckpt and not resume:
-        raise UsageError(f"{out_dir} already holds a checkpoint: pass --resume (resume=True) "
-                         "to continue it, or pick another run dir")
+    tokens_dir = Path(tokens_dir).resolve()
+    paths = RunPaths(tokens_dir, Path(eval_tokens_dir).resolve() if eval_tokens_dir
+                     else tokens_dir, Path(out_dir).resolve())
+    resuming = paths.ckpt.is_file()
+    if resuming and not resume:
+        raise UsageError(f"{paths.out_dir} already holds a checkpoint: pass --resume "
+                         "(resume=True) to continue it, or pick another run dir")
 
     rank, _, world, device, created_group = _setup_distributed(cfg.device)
-    master = rank == 0
+    proc = Process(rank, world, device)
     threads_before = torch.get_num_threads()
     if device.type == "cpu":
         local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
@@ -248,8 +358,7 @@ def train(
         # cores make the CPU kernels spin against each other.
         torch.set_num_threads(cfg.threads or max(1, cores // local_world))
     try:
-        return _train(cfg, tokens_dir, out_dir, eval_dir, ckpt_path, have_ckpt and resume,
-                      rank, world, device, on_record if master else None)
+        return _train(cfg, paths, resuming, proc, on_record if proc.master else None)
     finally:
         torch.set_num_threads(threads_before)
         if created_group:
@@ -257,218 +366,284 @@ def train(
 
 
 def _train(
-    cfg: TrainConfig, tokens_dir: Path, out_dir: Path, eval_dir: Path, ckpt_path: Path,
-    resuming: bool, rank: int, world: int, device: torch.device,
+    cfg: TrainConfig, paths: RunPaths, resuming: bool, proc: Process,
     on_record: Callable[[dict], None] | None,
 ) -> dict[str, Any]:
-    master, distributed = rank == 0, world > 1
-    if cfg.grad_accum % world:
-        raise UsageError(f"grad_accum {cfg.grad_accum} is not a multiple of {world} processes")
-    accum = cfg.grad_accum // world  # micro-batches per process per step
-    try:
-        manifest, eval_manifest = data.read_manifest(tokens_dir), data.read_manifest(eval_dir)
-    except data.TokensError as e:
-        raise UsageError(str(e)) from None
-    _check_same_tokenizer(manifest, eval_manifest)
-    shape = cfg.model_shape()
-    vocab = manifest["tokenizer"]["vocab_size"]
-    model_args = dict(
-        vocab_size=-(-vocab // VOCAB_MULTIPLE) * VOCAB_MULTIPLE, dropout=cfg.dropout,
-        bias=cfg.bias, **shape)
+    """Set up, then one loop over optimizer steps: nanoGPT's train.py, top to bottom.
+
+    About 80 lines on purpose: set-up and loop side by side are the trainer a reader follows in
+    one go; every step that is more than a line is a function below.
+    """
+    # ---- data, model, optimizer, run dir ------------------------------------------------------
+    accum = proc.micro_batches(cfg.grad_accum)
+    manifest = _read_manifests(paths)
+    model_args = _model_args(cfg, manifest["tokenizer"]["vocab_size"])
+    init = None  # a resumed run takes its weights from the checkpoint, not from init_from
     if resuming:  # every rank checks, so that all of them refuse together
-        saved = _check_same_model(ckpt_path, model_args)
-        if master and saved["finished"]:
-            log.info("%s: already finished at step %d (tokens_seen %d), nothing to train",
-                     ckpt_path, saved["step"], saved["tokens_seen"])
-        elif master:
-            log.info("resumed from step %d (tokens_seen %d): %s", saved["step"],
-                     saved["tokens_seen"], ckpt_path)
-    finished = None  # the summary of a run that already reached its budget
-    if master:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        summary_path = out_dir / "summary.json"
-        if resuming and summary_path.is_file() and read_json(summary_path).get("finished"):
-            finished = read_json(summary_path)
-        # Derive the flat arrays once, before the other ranks open them.
-        train_flat = data.derive_flat(tokens_dir, "train",
-                                      data.cache_dir_for(tokens_dir, out_dir))
-        val_flat = data.derive_flat(eval_dir, "val", data.cache_dir_for(eval_dir, out_dir))
-    if distributed:
-        box = [str(train_flat), str(val_flat), finished] if master else [None, None, None]
-        dist.broadcast_object_list(box, src=0)
-        train_flat, val_flat, finished = Path(box[0]), Path(box[1]), box[2]
+        _announce_resume(paths.ckpt, _check_same_model(paths.ckpt, model_args), proc.master)
+    elif cfg.init_from:  # loaded and checked before anything is written
+        init = _load_init(cfg.init_from, model_args, manifest["tokenizer"]["vocab_size"])
+    runlog = RunLog(paths.out_dir, proc.master, on_record)
+    train_flat, val_flat, finished = _prepare_run_dir(paths, proc, runlog if resuming else None)
     if finished is not None:
         return finished
-
-    # ---- model and optimizer --------------------------------------------------------------
-    block_size = shape["block_size"]
-    torch.manual_seed(cfg.seed)  # same initial weights on every rank
-    model = GPT(GPTConfig(**model_args)).to(device)
-    optimizer = torch.optim.AdamW(
-        model.param_groups(cfg.weight_decay), lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps,
-        fused=device.type == "cuda")
-    step, tokens_seen, records = 0, 0, []
+    state, step, tokens_seen = _build(cfg, model_args, proc, init, resuming, paths.ckpt)
     if resuming:
-        ckpt = load_checkpoint(ckpt_path, map_location=device)  # its model was checked above
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        step, tokens_seen = ckpt["step"], ckpt["tokens_seen"]
-        restore_rng_states(ckpt["rng"])
-        # Records logged after the checkpoint belong to steps that will run again.
-        metrics_path = out_dir / "metrics.jsonl"
-        if metrics_path.is_file():
-            lines = metrics_path.read_text(encoding="utf-8").splitlines()
-            records = [r for r in map(json.loads, filter(None, lines)) if r["step"] <= step]
-        del ckpt
-    raw_model = model
-    if cfg.compile:
-        model = torch.compile(model)
-    if distributed:
-        model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
+        runlog.resume_at(step)
+    batches = data.Batches(
+        train_flat, val_flat, data.split_info(paths.eval_dir, "val"),
+        block_size=model_args["block_size"], batch_size=cfg.batch_size, seed=cfg.seed,
+        eval_windows=cfg.eval_windows, accum=accum, rank=proc.rank, world=proc.world,
+        device=proc.device)
+    tokenizer = _copy_tokenizer(paths, manifest, proc.master)  # for the samples
+    tokens_per_step, max_steps, warmup = _schedule(cfg, model_args["block_size"])
+    run_facts = _run_facts(cfg, paths, manifest, proc, state, tokens_per_step, max_steps,
+                           warmup)
+    ckpt_meta = {"model_args": model_args, "config": cfg.model_dump(mode="json"),
+                 "run": run_facts}
+    runlog.start(cfg)
 
-    dtype = autocast_dtype(cfg.autocast, device)
-    ctx = (torch.autocast(device_type=device.type, dtype=dtype) if dtype is not None
-           else contextlib.nullcontext())
-
-    # ---- data --------------------------------------------------------------------------------
-    train_tokens = data.open_flat(train_flat)
-    val_tokens = data.open_flat(val_flat)
-    windows = data.TrainWindows(train_tokens, block_size, cfg.batch_size, cfg.seed)
-    starts = data.val_starts(len(val_tokens), block_size, cfg.eval_windows)
-    val = data.val_batches(val_tokens, starts[rank::world], block_size, cfg.batch_size, device)
-    val_split = data.split_info(eval_dir, "val")
-    eod_id = manifest["tokenizer"]["eod_id"]
-    tokenizer = None
-    tok_file = tokens_dir / manifest["tokenizer"]["file"]
-    if master and tok_file.is_file():
-        shutil.copyfile(tok_file, out_dir / "tokenizer.model")  # the run is self-contained
-        tokenizer = Tokenizer(out_dir / "tokenizer.model")
-
-    tokens_per_step = cfg.batch_size * block_size * cfg.grad_accum
-    max_steps = max(1, math.ceil(cfg.max_tokens / tokens_per_step))
-    warmup = (cfg.warmup_steps if cfg.warmup_steps is not None
-              else int(cfg.warmup_fraction * max_steps))
-    flops_per_token = raw_model.flops_per_token()
-    peak = (cfg.peak_flops or measure_matmul_peak(device)) * world
-    run_facts = {
-        "tokens_dir": str(tokens_dir), "eval_tokens_dir": str(eval_dir),
-        "tokenizer_sha256": manifest["tokenizer"]["sha256"], "eod_id": eod_id,
-        "device": str(device), "autocast": str(dtype).replace("torch.", "") if dtype else "off",
-        "world_size": world, "tokens_per_step": tokens_per_step, "max_steps": max_steps,
-        "warmup_steps": warmup, "n_params": raw_model.num_params(),
-        "flops_per_token": flops_per_token, "peak_flops": peak,
-    }
-    if master:
-        toml = tomli_w.dumps({"train": cfg.model_dump(mode="json", exclude_none=True)})
-        write_bytes(out_dir / "config.toml", toml.encode("utf-8"))
-        _rewrite_log(out_dir / "metrics.jsonl", records)
-        metrics = open(out_dir / "metrics.jsonl", "a", encoding="utf-8")  # noqa: SIM115
-
-    def emit(record: dict) -> None:
-        records.append(record)
-        if master:
-            metrics.write(json.dumps(record, sort_keys=True) + "\n")
-            metrics.flush()
-            if on_record is not None:
-                on_record(record)
-
-    def checkpoint(finished: bool) -> None:
-        if not master:
-            return
-        save_checkpoint(out_dir / CKPT_NAME, {
-            "model": raw_model.state_dict(), "optimizer": optimizer.state_dict(),
-            "step": step, "tokens_seen": tokens_seen, "finished": finished,
-            "rng": rng_states(), "data": {"seed": cfg.seed, "next_step": step},
-            "model_args": model_args, "config": cfg.model_dump(mode="json"),
-            "run": run_facts,
-        })
-
-    def run_eval() -> dict:
-        result = evaluate(raw_model, val, ctx, val_split.bytes_per_token, distributed)
-        record = {"kind": "eval", "step": step, "tokens_seen": tokens_seen, **result}
-        n_evals = sum(r["kind"] == "eval" for r in records)
-        if master and cfg.sample_every and n_evals % cfg.sample_every == 0:
-            record["samples"] = sample_texts(raw_model, tokenizer, eod_id, cfg, step, ctx)
-        emit(record)
-        if master:
-            write_bytes(out_dir / "samples.txt", _samples_text(records).encode("utf-8"))
-        return record
-
-    # ---- the loop ----------------------------------------------------------------------------
+    # ---- the loop ---------------------------------------------------------------------------
     ckpt_every = cfg.ckpt_every or cfg.eval_every
-    start_time = time.perf_counter()
-    train_time, tokens_at_start = 0.0, tokens_seen
-    interval_time, interval_tokens = 0.0, 0  # since the last log line; excludes evaluation
+    start_time, tokens_at_start, clock = time.perf_counter(), tokens_seen, TrainClock()
+    sample = functools.partial(sample_texts, state.raw, tokenizer,
+                               manifest["tokenizer"]["eod_id"], cfg, ctx=state.ctx)
     if step == 0:
-        last_eval = run_eval()
-    else:
-        last_eval = next((r for r in reversed(records) if r["kind"] == "eval"), None)
+        _evaluate(state, batches, runlog, cfg, sample, step, tokens_seen)
     stopped_early = False
     while step < max_steps:
-        t0 = time.perf_counter()
+        clock.start()
         lr = get_lr(step, cfg, warmup, max_steps)
-        for group in optimizer.param_groups:
+        for group in state.optimizer.param_groups:
             group["lr"] = lr
-        loss_sum = torch.zeros((), device=device)
-        for micro in range(accum):
-            x, y = windows.batch(step, rank * accum + micro, device)
-            if distributed:  # all-reduce gradients on the last micro-batch only
-                model.require_backward_grad_sync = micro == accum - 1
-            with ctx:
-                _, loss = model(x, y)
-            (loss / accum).backward()
-            loss_sum += loss.detach()
-        grad_norm = (torch.nn.utils.clip_grad_norm_(raw_model.parameters(), cfg.grad_clip)
-                     if cfg.grad_clip > 0 else torch.zeros(()))
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        loss, grad_norm = _train_step(state, batches, step, accum, cfg.grad_clip)
         step += 1
         tokens_seen += tokens_per_step
-        interval_tokens += tokens_per_step
-
         if step % cfg.log_every == 0 or step == max_steps:
-            loss_mean = loss_sum / accum
-            if distributed:
-                dist.all_reduce(loss_mean, op=dist.ReduceOp.AVG)
-            loss_value = float(loss_mean)  # waits for the device: the interval's time is real
-            interval_time += time.perf_counter() - t0
-            train_time += interval_time
-            tps = interval_tokens / interval_time
-            emit({"kind": "train", "step": step, "loss": loss_value, "lr": lr,
-                  "grad_norm": float(grad_norm), "tokens_seen": tokens_seen,
-                  "tokens_per_s": tps,
-                  "mfu": model_flops_utilisation(flops_per_token, tps, peak)})
-            interval_time, interval_tokens = 0.0, 0
+            loss_value = _mean_over_ranks(loss, state.distributed)  # waits for the device
+            clock.stop(tokens_per_step)
+            tokens_per_s = clock.lap()
+            mfu = model_flops_utilisation(run_facts["flops_per_token"], tokens_per_s,
+                                          run_facts["peak_flops"])
+            runlog.emit({"kind": "train", "step": step, "loss": loss_value, "lr": lr,
+                         "grad_norm": float(grad_norm), "tokens_seen": tokens_seen,
+                         "tokens_per_s": tokens_per_s, "mfu": mfu})
         else:
-            interval_time += time.perf_counter() - t0
+            clock.stop(tokens_per_step)
         if step % cfg.eval_every == 0 or step == max_steps:
-            last_eval = run_eval()
+            _evaluate(state, batches, runlog, cfg, sample, step, tokens_seen)
         if step == max_steps:
             break
         if cfg.stop_after_steps is not None and step >= cfg.stop_after_steps:
             stopped_early = True
             break
-        if step % ckpt_every == 0:
-            checkpoint(finished=False)
-    train_time += interval_time
+        if step % ckpt_every == 0 and proc.master:
+            _save(paths.ckpt, state, step, tokens_seen, ckpt_meta, finished=False)
 
-    finished = not stopped_early
-    checkpoint(finished=finished)
+    # ---- the end: checkpoint and summary ------------------------------------------------------
+    if proc.master:
+        _save(paths.ckpt, state, step, tokens_seen, ckpt_meta, finished=not stopped_early)
+    train_time, last_eval = clock.total(), runlog.last_eval
     summary = {
         "final_val_loss": last_eval["val_loss"] if last_eval else None,
         "final_val_bpb": last_eval["val_bpb"] if last_eval else None,
-        "final_step": step, "finished": finished, "tokens_seen": tokens_seen,
+        "final_step": step, "finished": not stopped_early, "tokens_seen": tokens_seen,
         "wall_time_s": time.perf_counter() - start_time,
         "tokens_per_s": (tokens_seen - tokens_at_start) / train_time if train_time else None,
         "model_args": model_args, **run_facts,
+        "rank_param_sha256": _rank_digests(state.raw, proc),
     }
-    if distributed:  # every rank must end with the same weights; record it, don't assume it
-        digests: list = [None] * world
-        dist.all_gather_object(digests, _param_digest(raw_model))
-        summary["rank_param_sha256"] = digests
-    else:
-        summary["rank_param_sha256"] = [_param_digest(raw_model)]
-    if master:
-        metrics.close()
-        write_json(out_dir / "summary.json", summary)
+    runlog.finish(summary)
     return summary
+
+
+def _announce_resume(ckpt_path: Path, saved: dict, master: bool) -> None:
+    if master and saved["finished"]:
+        log.info("%s: already finished at step %d (tokens_seen %d), nothing to train",
+                 ckpt_path, saved["step"], saved["tokens_seen"])
+    elif master:
+        log.info("resumed from step %d (tokens_seen %d): %s", saved["step"],
+                 saved["tokens_seen"], ckpt_path)
+
+
+def _read_manifests(paths: RunPaths) -> dict:
+    """The training tokens dir's manifest, after checking the evaluated one shares its
+    tokenizer."""
+    try:
+        manifest, eval_manifest = (data.read_manifest(paths.tokens_dir),
+                                   data.read_manifest(paths.eval_dir))
+    except data.TokensError as e:
+        raise UsageError(str(e)) from None
+    _check_same_tokenizer(manifest, eval_manifest)
+    return manifest
+
+
+def _schedule(cfg: TrainConfig, block_size: int) -> tuple[int, int, int]:
+    """Tokens per optimizer step (over all processes), steps to spend max_tokens, warmup."""
+    tokens_per_step = cfg.batch_size * block_size * cfg.grad_accum
+    max_steps = max(1, math.ceil(cfg.max_tokens / tokens_per_step))
+    warmup = (cfg.warmup_steps if cfg.warmup_steps is not None
+              else int(cfg.warmup_fraction * max_steps))
+    return tokens_per_step, max_steps, warmup
+
+
+def _model_args(cfg: TrainConfig, vocab: int) -> dict:
+    """The GPTConfig of the run (recorded in every checkpoint), with the vocabulary padded."""
+    return dict(vocab_size=-(-vocab // VOCAB_MULTIPLE) * VOCAB_MULTIPLE, dropout=cfg.dropout,
+                bias=cfg.bias, **cfg.model_shape())
+
+
+def _prepare_run_dir(
+    paths: RunPaths, proc: Process, resumed_log: RunLog | None,
+) -> tuple[Path, Path, dict | None]:
+    """The flat token arrays (derived once, by rank 0, before any other rank opens them), and
+    the summary of a resumed run that already reached its budget (None otherwise)."""
+    train_flat = val_flat = finished = None
+    if proc.master:
+        paths.out_dir.mkdir(parents=True, exist_ok=True)
+        finished = resumed_log.finished_summary() if resumed_log is not None else None
+        train_flat = data.derive_flat(paths.tokens_dir, "train",
+                                      data.cache_dir_for(paths.tokens_dir, paths.out_dir))
+        val_flat = data.derive_flat(paths.eval_dir, "val",
+                                    data.cache_dir_for(paths.eval_dir, paths.out_dir))
+    if proc.distributed:
+        box = [str(train_flat), str(val_flat), finished] if proc.master else [None] * 3
+        dist.broadcast_object_list(box, src=0)
+        train_flat, val_flat, finished = Path(box[0]), Path(box[1]), box[2]
+    return train_flat, val_flat, finished
+
+
+def _build(
+    cfg: TrainConfig, model_args: dict, proc: Process, init: GPT | None, resuming: bool,
+    ckpt_path: Path,
+) -> tuple[TrainState, int, int]:
+    """The model (initialised, from `init`, or as checkpointed), its optimizer and precision;
+    with the step and tokens seen it resumes from (0, 0 on a fresh run)."""
+    device = proc.device
+    torch.manual_seed(cfg.seed)  # same initial weights on every rank
+    model = GPT(GPTConfig(**model_args)).to(device)
+    if init is not None:
+        _copy_weights(init, model)
+    optimizer = torch.optim.AdamW(
+        model.param_groups(cfg.weight_decay), lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps,
+        fused=device.type == "cuda")  # one kernel for all parameters instead of one per tensor
+    dtype = autocast_dtype(cfg.autocast, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+    step, tokens_seen = 0, 0
+    if resuming:
+        ckpt = load_checkpoint(ckpt_path, map_location=device)  # its model was checked before
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        if "scaler" in ckpt:
+            scaler.load_state_dict(ckpt["scaler"])
+        step, tokens_seen = ckpt["step"], ckpt["tokens_seen"]
+        restore_rng_states(ckpt["rng"])
+        del ckpt
+    if cfg.activation_checkpointing:
+        checkpoint_blocks(model)
+    raw_model = model
+    compiled = cfg.compile if cfg.compile is not None else device.type == "cuda"
+    if compiled:
+        model = torch.compile(model)
+    if proc.distributed:
+        model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
+    ctx = (torch.autocast(device_type=device.type, dtype=dtype) if dtype is not None
+           else contextlib.nullcontext())
+    state = TrainState(model, raw_model, optimizer, scaler, dtype, ctx, compiled,
+                       proc.distributed)
+    return state, step, tokens_seen
+
+
+def _copy_tokenizer(paths: RunPaths, manifest: dict, master: bool) -> Tokenizer | None:
+    """tokenizer.model copied into the run dir (the run is self-contained); None off rank 0."""
+    tok_file = paths.tokens_dir / manifest["tokenizer"]["file"]
+    if not (master and tok_file.is_file()):
+        return None
+    shutil.copyfile(tok_file, paths.out_dir / "tokenizer.model")
+    return Tokenizer(paths.out_dir / "tokenizer.model")
+
+
+def _run_facts(
+    cfg: TrainConfig, paths: RunPaths, manifest: dict, proc: Process, state: TrainState,
+    tokens_per_step: int, max_steps: int, warmup: int,
+) -> dict[str, Any]:
+    """What the run was, for its checkpoint and summary: data, machine, schedule, model size."""
+    peak, peak_source = ((cfg.peak_flops, "config") if cfg.peak_flops
+                         else peak_flops(proc.device, state.dtype))
+    return {
+        "tokens_dir": str(paths.tokens_dir), "eval_tokens_dir": str(paths.eval_dir),
+        "tokenizer_sha256": manifest["tokenizer"]["sha256"],
+        "eod_id": manifest["tokenizer"]["eod_id"], "device": str(proc.device),
+        "autocast": dtype_name(state.dtype), "compile": state.compiled,
+        "world_size": proc.world, "tokens_per_step": tokens_per_step, "max_steps": max_steps,
+        "warmup_steps": warmup, "n_params": state.raw.num_params(),
+        "flops_per_token": state.raw.flops_per_token(),
+        "peak_flops": peak * proc.world, "peak_flops_source": peak_source,
+    }
+
+
+def _train_step(
+    state: TrainState, batches: data.Batches, step: int, accum: int, grad_clip: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimizer step over `accum` micro-batches: (mean loss, gradient norm), on device."""
+    loss_sum = torch.zeros((), device=batches.device)
+    for micro in range(accum):
+        x, y = batches.train_batch(step, micro)
+        if state.distributed:  # all-reduce gradients on the last micro-batch only
+            state.model.require_backward_grad_sync = micro == accum - 1
+        with state.ctx:
+            _, loss = state.model(x, y)
+        state.scaler.scale(loss / accum).backward()
+        loss_sum += loss.detach()
+    grad_norm = torch.zeros(())
+    if grad_clip > 0:
+        state.scaler.unscale_(state.optimizer)  # clip the true gradients, not the scaled ones
+        grad_norm = torch.nn.utils.clip_grad_norm_(state.raw.parameters(), grad_clip)
+    state.scaler.step(state.optimizer)  # with fp16, skipped when a gradient overflowed
+    state.scaler.update()
+    state.optimizer.zero_grad(set_to_none=True)
+    return loss_sum / accum, grad_norm
+
+
+def _mean_over_ranks(loss: torch.Tensor, distributed: bool) -> float:
+    if distributed:
+        dist.all_reduce(loss, op=dist.ReduceOp.AVG)
+    return float(loss)
+
+
+def _evaluate(
+    state: TrainState, batches: data.Batches, runlog: RunLog, cfg: TrainConfig,
+    sample: Callable[..., list[str]], step: int, tokens_seen: int,
+) -> None:
+    """Evaluate on the fixed validation windows, sample at every `sample_every`-th evaluation,
+    and log it."""
+    result = evaluate(state.raw, batches.val_windows(), state.ctx, batches.val_bytes_per_token,
+                      state.distributed)
+    record = {"kind": "eval", "step": step, "tokens_seen": tokens_seen, **result}
+    if runlog.master and cfg.sample_every and runlog.n_evals % cfg.sample_every == 0:
+        record["samples"] = sample(step=step)
+    runlog.emit(record)
+
+
+def _save(
+    path: Path, state: TrainState, step: int, tokens_seen: int, meta: dict, *, finished: bool,
+) -> None:
+    """ckpt.pt: everything a resumed run needs to repeat the uninterrupted one, and `meta`
+    (model args, config, run facts) to rebuild the run from the file alone."""
+    save_checkpoint(path, {
+        "model": state.raw.state_dict(), "optimizer": state.optimizer.state_dict(),
+        "step": step, "tokens_seen": tokens_seen, "finished": finished,
+        "rng": rng_states(), "data": {"seed": meta["config"]["seed"], "next_step": step},
+        **meta,
+        **({"scaler": state.scaler.state_dict()} if state.scaler.is_enabled() else {}),
+    })
+
+
+def _rank_digests(raw: GPT, proc: Process) -> list[str]:
+    """Every rank's parameter digest: all must end with the same weights; record it, don't
+    assume it."""
+    if not proc.distributed:
+        return [_param_digest(raw)]
+    digests: list = [None] * proc.world
+    dist.all_gather_object(digests, _param_digest(raw))
+    return digests
