@@ -1,29 +1,96 @@
-"""Render build statistics: rich tables for the terminal, report.html with embedded plots.
+"""The statistics as tables: rich tables for the terminal, the same rows for Prefect artifacts.
 
-In:  the dict of `webtext.flows.corpusstats.compute_stats`.
-Out: rich renderables, PNG plots (bytes), and a self-contained HTML report.
+In:  the dict of `webtext.flows.corpusstats.compute_stats` (with `diff` when compared with
+     another build), or an ablation's results.json.
+Out: `stat_tables(stats)` -> {name: (title, headers, rows)}, the headline numbers of the
+     build page; `terminal_tables(stats)` -> rich Tables of them that never wrap a row at 80
+     columns (cells are cut with an ellipsis instead); `artifact_tables(stats)` -> the same
+     rows as lists of dicts for Prefect table artifacts; `linkrot_recovery_rows/table` -> link
+     rot with archive recovery. (The ablation's terminal tables are flows/ablate.py's.)
 """
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 from typing import Any
 
+Rows = list[list[str]]
+MAX_FIRST_COLUMN = 32  # widest first column (codes, domains) before an ellipsis cuts it
 
-def funnel_rows(stats: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """(step, count, note) rows: each step's input, its reasons, and what goes on."""
+
+def pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f}%"
+
+
+def count(value: Any) -> str:
+    return "–" if value is None else f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def by_count(counts: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Largest first, then by name (stats.json is written with sorted keys)."""
+    return sorted(counts.items(), key=lambda kv: (-(kv[1] or 0), kv[0]))
+
+
+def funnel_rows(stats: dict[str, Any]) -> Rows:
+    """(step or reason, in, continues, % of step, % of start) rows: each step, its reasons
+    (with their share of the step's input), and where kept submissions become URLs."""
     rows = []
-    for step in stats["funnel"]:
-        rows.append((step["step"], f"{step['in']:,}", "" if step["adds_up"] else "MISMATCH"))
-        for reason, n in step["reasons"].items():
-            rows.append((f"  - {reason}", f"{n:,}", ""))
-        rows.append(("  = continues", f"{step['out']:,}", ""))
-    for name, t in (stats.get("tokens") or {}).items():
-        rows.append((f"tokens ({name})", f"{t['tokens']:,}",
-                     f"{t['docs']:,} docs, {t['bytes_per_token']} bytes/token"))
+    for step in stats.get("funnel") or []:
+        rows.append([step["step"] + ("" if step["adds_up"] else " (MISMATCH)"),
+                     count(step["in"]), count(step["out"]),
+                     pct(step.get("share_of_previous")), pct(step.get("share_of_start"))])
+        for reason, n in by_count(step["reasons"]):
+            rows.append([f"  - {reason}", count(n), "", pct(n / step["in"]), ""])
+        sub = stats.get("submissions") or {}
+        if step["step"] == "submissions" and sub.get("merged"):
+            rows.append(["  -> unique URLs", count(sub["unique_urls"]), "", "",
+                         f"{sub['merged']} merged"])
     return rows
+
+
+def headline_rows(stats: dict[str, Any]) -> Rows:
+    docs, dedup = stats.get("docs") or {}, stats.get("dedup") or {}
+    rows = [["submissions read", count((stats.get("submissions") or {}).get("read"))],
+            ["unique URLs", count(stats.get("urls"))],
+            ["documents extracted", count(docs.get("extracted"))],
+            ["passing every rule", count(docs.get("passing"))],
+            ["kept after dedup", count(docs.get("kept"))],
+            ["duplicate rate", pct(dedup.get("dup_rate"))],
+            ["URLs alive (link rot)", pct((stats.get("linkrot") or {}).get("fetched_share"))]]
+    langs = by_count(stats.get("language_shares") or {})[:3]
+    if langs:
+        rows.append(["languages", ", ".join(f"{k} {pct(v)}" for k, v in langs)])
+    return [r for r in rows if r[1] not in ("–", "")]
+
+
+def rule_rows(stats: dict[str, Any]) -> Rows:
+    rules = sorted((r for r in stats.get("rules") or [] if r["removes"]),
+                   key=lambda r: (-r["removes"], r["reason"]))
+    return [[r["reason"], count(r["removes"]), pct(r["removes_share"]), count(r["alone"]),
+             f"{r['op']} {r['threshold']:g}"] for r in rules]
+
+
+def domain_rows(stats: dict[str, Any]) -> Rows:
+    return [[d["domain"], count(d["urls"]), count(d["docs"]), count(d["kept"]),
+             pct(d["kept_share"])] for d in (stats.get("domains") or [])[:10]]
+
+
+def token_rows(stats: dict[str, Any]) -> Rows:
+    return [[f"{t['recipe']} ({name.rsplit('-', 1)[-1]})", t.get("role", ""),
+             count(t["docs"]), count(t["tokens"]), count(t["bytes_per_token"]),
+             count(t.get("epochs_at_budget"))]
+            # the build's own token sets first, then an ablation's
+            for name, t in sorted((stats.get("tokens") or {}).items(),
+                                  key=lambda nt: nt[1].get("role") != "build")]
+
+
+def diff_rows(stats: dict[str, Any]) -> Rows:
+    diff = stats.get("diff") or {}
+    rows = [[f"{section}: {r['what']}", count(r["now"]), count(r["before"]),
+             "" if not r["change"] else f"{r['change']:+,}" if isinstance(r["change"], int)
+             else f"{r['change']:+.4g}"]
+            for section, rows in (diff.get("sections") or {}).items() for r in rows
+            if r["now"] != r["before"]]  # the page shows the unchanged rows too
+    return rows or ([["(nothing changed)", "", "", ""]] if diff else [])
 
 
 def linkrot_recovery_rows(stats: dict[str, Any]) -> list[tuple[str, ...]]:
@@ -44,135 +111,61 @@ def linkrot_recovery_rows(stats: dict[str, Any]) -> list[tuple[str, ...]]:
     return rows
 
 
-def linkrot_recovery_table(stats: dict[str, Any]) -> Any:
-    """The link-rot table with recovery, as a rich Table (None without link-rot stats)."""
+LINKROT_HEADERS = ["URLs of", "urls", "alive", "Common Crawl", "Wayback", "lost"]
+
+
+def stat_tables(stats: dict[str, Any]) -> dict[str, tuple[str, list[str], Rows]]:
+    """Every table of the terminal and the artifacts: name -> (title, headers, rows)."""
+    return {
+        "headline": ("headline", ["what", "value"], headline_rows(stats)),
+        "funnel": ("funnel (in = continues + reasons)",
+                   ["step", "in", "continues", "% step", "% start"], funnel_rows(stats)),
+        "rules": ("quality rules (share of extracted docs)",
+                  ["rule", "removes", "%", "alone", "threshold"], rule_rows(stats)),
+        "domains": ("top domains", ["domain", "URLs", "docs", "kept", "kept %"],
+                    domain_rows(stats)),
+        "tokens": ("token sets (epochs at train.max_tokens)",
+                   ["recipe (digest)", "role", "docs", "tokens", "B/tok", "epochs"],
+                   token_rows(stats)),
+        "linkrot": ("link rot: alive, from web archives, or lost", LINKROT_HEADERS,
+                    [list(r) for r in linkrot_recovery_rows(stats)]),
+        "changes": (f"changes against {(stats.get('diff') or {}).get('against_name')}",
+                    ["what", "now", "before", "change"], diff_rows(stats)),
+    }
+
+
+def rich_table(title: str, headers: list[str], rows: Rows) -> Any:
+    """A rich Table whose rows never wrap: cells too long for the width end in an ellipsis."""
     from rich.table import Table
 
-    rows = linkrot_recovery_rows(stats)
-    if not rows:
-        return None
-    t = Table(title="link rot: alive, recovered from web archives, or lost")
-    for name in ("URLs of", "urls", "alive", "Common Crawl", "Wayback", "lost"):
-        t.add_column(name, justify="left" if name == "URLs of" else "right")
+    if len(title) > 78:  # a title wraps like a row: cut it instead
+        title = title[:77] + "…"
+    t = Table(title=title, title_justify="left")
+    for i, name in enumerate(headers):
+        t.add_column(name, justify="left" if i == 0 else "right", no_wrap=True,
+                     overflow="ellipsis", max_width=MAX_FIRST_COLUMN if i == 0 else None)
     for r in rows:
         t.add_row(*r)
     return t
 
 
-def terminal_tables(stats: dict[str, Any]) -> list[Any]:
-    from rich.table import Table
-
-    funnel = Table(title="funnel (every step: in = continues + reasons)")
-    funnel.add_column("step")
-    funnel.add_column("count", justify="right")
-    funnel.add_column("note")
-    for row in funnel_rows(stats):
-        funnel.add_row(*row)
-    tables = [funnel]
-    if stats.get("top_domains"):
-        t = Table(title="top domains (urls)")
-        t.add_column("domain")
-        t.add_column("urls", justify="right")
-        for d, n in stats["top_domains"][:10]:
-            t.add_row(d, str(n))
-        tables.append(t)
-    if stats.get("languages"):
-        t = Table(title="language mix (extracted docs)")
-        t.add_column("lang")
-        t.add_column("docs", justify="right")
-        for lang, n in sorted(stats["languages"].items(), key=lambda kv: -kv[1]):
-            t.add_row(str(lang), str(n))
-        tables.append(t)
-    if stats.get("cluster_sizes"):
-        t = Table(title="duplicate cluster sizes")
-        t.add_column("size")
-        t.add_column("clusters", justify="right")
-        for size, n in stats["cluster_sizes"].items():
-            t.add_row(size, str(n))
-        tables.append(t)
-    recovery = linkrot_recovery_table(stats)
-    if recovery is not None:
-        tables.append(recovery)
-    return tables
+def terminal_tables(stats: dict[str, Any], names: tuple[str, ...] | None = None) -> list[Any]:
+    """The tables with rows, in order (only `names` when given)."""
+    return [rich_table(title, headers, rows)
+            for name, (title, headers, rows) in stat_tables(stats).items()
+            if rows and (names is None or name in names)]
 
 
-def _png(fig: Any) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return buf.getvalue()
+def artifact_tables(stats: dict[str, Any]) -> dict[str, tuple[str, list[dict[str, str]]]]:
+    """The terminal's tables as Prefect table artifacts: name -> (title, rows as dicts)."""
+    return {name: (title, [dict(zip(headers, r, strict=True)) for r in rows])
+            for name, (title, headers, rows) in stat_tables(stats).items()}
 
 
-def plots(stats: dict[str, Any]) -> dict[str, bytes]:
-    """Named PNG plots of the distributions in `stats`."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    out: dict[str, bytes] = {}
-
-    def bars(name: str, title: str, labels: list[str], values: list[float]) -> None:
-        fig, ax = plt.subplots(figsize=(6, 3))
-        ax.bar(range(len(values)), values, color="#4c72b0")
-        ax.set_xticks(range(len(values)), labels, rotation=30, ha="right", fontsize=8)
-        ax.set_title(title)
-        out[name] = _png(fig)
-
-    funnel = stats.get("funnel") or []
-    if funnel:
-        bars("funnel", "funnel", [s["step"] for s in funnel] + ["final"],
-             [s["in"] for s in funnel] + [funnel[-1]["out"]])
-    for key, title in (("karma_hist", "karma of kept URLs"),
-                       ("doc_words_hist", "document length (words)")):
-        if stats.get(key):
-            bars(key, title, [b["bin"] for b in stats[key]], [b["count"] for b in stats[key]])
-    if stats.get("languages"):
-        langs = sorted(stats["languages"].items(), key=lambda kv: -kv[1])
-        bars("languages", "language mix", [str(k) for k, _ in langs], [v for _, v in langs])
-    if stats.get("cluster_sizes"):
-        items = list(stats["cluster_sizes"].items())
-        bars("cluster_sizes", "duplicate cluster sizes", [k for k, _ in items],
-             [v for _, v in items])
-    if stats.get("fetch_status"):
-        items = sorted(stats["fetch_status"].items(), key=lambda kv: -kv[1])
-        bars("fetch_status", "fetch outcomes (link rot)", [k for k, _ in items],
-             [v for _, v in items])
-    return out
-
-
-def html_report(stats: dict[str, Any], images: dict[str, bytes]) -> str:
-    esc = html.escape
-    rows = "".join(
-        f"<tr><td>{esc(a)}</td><td style='text-align:right'>{esc(b)}</td><td>{esc(c)}</td></tr>"
-        for a, b, c in funnel_rows(stats)
-    )
-    imgs = "".join(
-        f"<figure><img alt='{esc(name)}' src='data:image/png;base64,"
-        f"{base64.b64encode(png).decode()}'><figcaption>{esc(name)}</figcaption></figure>"
-        for name, png in images.items()
-    )
-    domains = "".join(f"<tr><td>{esc(d)}</td><td>{n}</td></tr>"
-                      for d, n in stats.get("top_domains") or [])
-    linkrot = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>"
-                      for r in linkrot_recovery_rows(stats))
-    rules = "".join(f"<tr><td>{esc(r)}</td><td>{n}</td></tr>" for r, n in
-                    sorted((stats.get("rules_failed_any") or {}).items(), key=lambda kv: -kv[1]))
-    return f"""<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>webtext build report</title>
-<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}
-table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:2px 8px}}
-figure{{display:inline-block;margin:8px}}</style></head><body>
-<h1>webtext build report</h1><p>{esc(stats.get('build', ''))}</p>
-<h2>Funnel</h2><p>At every step, input = continues + the sum of its reasons
-({'all steps add up' if stats.get('adds_up') else 'SOME STEPS DO NOT ADD UP'}).</p>
-<table><tr><th>step</th><th>count</th><th>note</th></tr>{rows}</table>
-<h2>Every rule a document fails</h2><table><tr><th>rule</th><th>docs</th></tr>{rules}</table>
-<h2>Link rot and recovery</h2><table><tr><th>URLs of</th><th>urls</th><th>alive</th>
-<th>Common Crawl</th><th>Wayback</th><th>lost</th></tr>{linkrot}</table>
-<h2>Top domains</h2><table><tr><th>domain</th><th>urls</th></tr>{domains}</table>
-<h2>Plots</h2>{imgs}
-</body></html>
-"""
+def linkrot_recovery_table(stats: dict[str, Any]) -> Any:
+    """The link-rot table with recovery, as a rich Table (None without link-rot stats)."""
+    rows = linkrot_recovery_rows(stats)
+    if not rows:
+        return None
+    return rich_table("link rot: alive, recovered from web archives, or lost", LINKROT_HEADERS,
+                      [list(r) for r in rows])

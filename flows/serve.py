@@ -38,6 +38,7 @@ from prefect.states import Cancelled, State
 from webtext.config import WebtextConfig, config_from_toml, to_toml
 from webtext.errors import UsageError
 from webtext.io import write_json
+from webtext.layout import BuildLayout
 
 SNAPSHOTS = "snapshots"
 MANIFEST = "snapshot.json"
@@ -84,6 +85,11 @@ def run_snapshot(config: WebtextConfig, now: dt.datetime | None = None) -> dict[
         "tokens": summary.get("tokens"),
     }
     write_json(build_dir / MANIFEST, manifest)
+    if BuildLayout(build_dir).docs_dir.is_dir():
+        # the snapshot's stats and page, with what changed since the latest earlier snapshot
+        from webtext.flows.statsflow import snapshot_stats
+
+        snapshot_stats(build_dir, previous)
     return manifest
 
 
