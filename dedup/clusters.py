@@ -6,7 +6,8 @@ In:  the nodes of one dedup run (this build's documents, then those of earlier s
      their signature rows.
 Out: for each document of this build its cluster, whether it is kept, the kept document it
      duplicates, the kind of duplicate and the estimated Jaccard with the kept document
-     (`assign`).
+     (`assign`; or `keeper_order`, `dup_jaccard` and `output_columns` one after the other,
+     so that the signatures can be freed before the columns are built).
 
 The keep rule picks one document per cluster: a document of an earlier snapshot always wins
 (the oldest snapshot first), then the configured keys (highest karma, longest, earliest by
@@ -62,22 +63,43 @@ def keeper_order(nodes: Nodes, labels: np.ndarray, keep_rule: Sequence[str]) -> 
     return keeper_of_label[labels]
 
 
+# Signature rows compared at a time by `dup_jaccard`: two blocks of 4,096 x num_perm uint32
+# (2 MiB each at 128 permutations) stay small beside the signature matrix itself.
+JACCARD_BLOCK = 4096
+
+
+def dup_jaccard(keeper: np.ndarray, n: int, lookup: SigLookup) -> np.ndarray:
+    """The estimated Jaccard of each of the first `n` nodes with its kept node (NaN for the
+    kept ones): the only part of the output that reads signatures, so that the caller can
+    free them before the output columns are built."""
+    kp = keeper[:n]
+    dup = np.flatnonzero(kp != np.arange(n, dtype=np.int64))
+    jacc = np.full(n, np.nan)
+    for s in range(0, len(dup), JACCARD_BLOCK):
+        block = dup[s:s + JACCARD_BLOCK]
+        a, b = lookup(block), lookup(kp[block])
+        jacc[block] = np.count_nonzero(a == b, axis=1) / a.shape[1]
+    return jacc
+
+
 def assign(nodes: Nodes, labels: np.ndarray, keep_rule: Sequence[str], lookup: SigLookup,
            snapshot_names: Sequence[str]) -> dict[str, pa.Array]:
-    """The dedup.parquet columns of this build's documents (everything but `contaminated`),
-    as Arrow arrays built from numpy: a few bytes per document, where Python lists of one
-    object per document cost ~500 bytes (benchmarks/dedup_bench.py)."""
+    """The dedup.parquet columns of this build's documents (everything but `contaminated`)."""
     keeper = keeper_order(nodes, labels, keep_rule)
+    return output_columns(nodes, keeper, dup_jaccard(keeper, nodes.n_current, lookup),
+                          snapshot_names)
+
+
+def output_columns(nodes: Nodes, keeper: np.ndarray, jacc: np.ndarray,
+                   snapshot_names: Sequence[str]) -> dict[str, pa.Array]:
+    """The dedup.parquet columns of this build's documents (everything but `contaminated`)
+    from the kept node of every node and the Jaccard estimates (`dup_jaccard`), as Arrow
+    arrays built from numpy: a few bytes per document, where Python lists of one object per
+    document cost ~500 bytes (benchmarks/dedup_bench.py)."""
     n = nodes.n_current
     cur = np.arange(n, dtype=np.int64)
     kp = keeper[:n]
     keep = kp == cur
-    dup = np.flatnonzero(~keep)
-    jacc = np.full(n, np.nan)
-    for s in range(0, len(dup), 65536):
-        block = dup[s:s + 65536]
-        a, b = lookup(block), lookup(kp[block])
-        jacc[block] = np.count_nonzero(a == b, axis=1) / a.shape[1]
     this_snapshot = nodes.snapshot[0] if n else 0
     kept_snapshot = nodes.snapshot[kp]
     earlier = kept_snapshot != this_snapshot

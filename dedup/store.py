@@ -96,6 +96,11 @@ def read_meta(dedup_dir: Path, name: str) -> pa.Table:
     return pq.read_table(shard_files(dedup_dir, name)[1])
 
 
+def meta_rows(meta_path: Path) -> int:
+    """Rows of a shard's per-document table, from its Parquet footer (nothing else read)."""
+    return pq.read_metadata(meta_path).num_rows
+
+
 def shard_names(dedup_dir: Path) -> list[str]:
     return sorted(p.stem for p in sig_dir(dedup_dir).glob("*.parquet")
                   if not p.name.startswith("."))

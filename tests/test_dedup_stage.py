@@ -420,3 +420,68 @@ def test_contaminated_ids_of_a_build_use_the_dedup_ngram(tmp_path):
     assert contaminated_ids(layout, [eval_text], DedupConfig()) == {"eval", "copy", "quote13"}
     assert dict(doc_texts(layout, {"empty", "other"})) == {"empty": "",
                                                             "other": articles[1].body}
+
+
+def test_signatures_are_freed_before_the_output_columns(tmp_path, monkeypatch):
+    """The signature matrix (num_perm x 4 bytes per document) is released once the Jaccard
+    estimates are computed: the output columns are built without it."""
+    import weakref
+
+    from webtext.dedup import stage
+
+    held: list[weakref.ref] = []
+    alive_at: dict[str, bool] = {}
+    load, decontam = stage.load_signatures, stage.decontaminate
+    columns = getattr(stage, "output_columns", None)
+
+    def load_signatures(*args, **kwargs):
+        sigs = load(*args, **kwargs)
+        held.append(weakref.ref(sigs))
+        return sigs
+
+    def output_columns(*args, **kwargs):
+        alive_at["output_columns"] = held[0]() is not None
+        return columns(*args, **kwargs)
+
+    def decontaminate(*args, **kwargs):
+        alive_at["decontaminate"] = held[0]() is not None
+        return decontam(*args, **kwargs)
+
+    monkeypatch.setattr(stage, "load_signatures", load_signatures)
+    monkeypatch.setattr(stage, "output_columns", output_columns, raising=False)
+    monkeypatch.setattr(stage, "decontaminate", decontaminate)
+    pages = [p for p in WORLD.pages if p.group in ("story-1", "story-2")]
+    layout = _write_docs(tmp_path / "b", pages, shards=2)
+    stats = run_dedup(layout, DedupConfig(**FAST, discover_previous=False))
+    assert stats["dup_near"] + stats["dup_exact"] > 0  # the Jaccard lookup was used
+    assert len(held) == 1
+    assert alive_at == {"output_columns": False, "decontaminate": False}
+
+
+def test_graph_columns_are_those_of_the_shards_in_node_order(tmp_path):
+    """load_graph fills its arrays shard by shard: this build's shards, then the earlier
+    snapshot's, each node with its own columns and snapshot rank."""
+    from webtext.dedup import stage
+    from webtext.dedup.store import read_meta, shard_names
+
+    articles = [p for p in WORLD.pages if p.kind == "article"]
+    old = _write_docs(tmp_path / "old", articles[:12], shards=2)
+    run_dedup(old, DedupConfig(**FAST, discover_previous=False))
+    new = _write_docs(tmp_path / "new", articles[8:30], shards=3)
+    run_dedup(new, DedupConfig(**FAST, discover_previous=False), previous=[old.root])
+    cfg = DedupConfig(**FAST, discover_previous=False, previous=[str(old.root)])
+    snapshots, _ = stage.find_previous(new, list(cfg.previous), False,
+                                       stage.params_of(cfg).to_json())
+    r = stage._Run(new, cfg, new.require_docs_shards(), snapshots, [], {}, None)
+    graph = stage.load_graph(r)
+    tables = ([read_meta(new.dedup_dir, n) for n in shard_names(new.dedup_dir)]
+              + [read_meta(old.dedup_dir, n) for n in shard_names(old.dedup_dir)])
+    whole = pa.concat_tables(tables)
+    nodes = graph.nodes
+    assert graph.counts == [t.num_rows for t in tables] and nodes.n_current == 22
+    assert nodes.doc_id.to_pylist() == whole.column("doc_id").to_pylist()
+    assert nodes.karma.tolist() == whole.column("karma").to_pylist()
+    assert nodes.n_chars.tolist() == whole.column("n_chars").to_pylist()
+    assert nodes.hashes.tolist() == whole.column("text_hash").to_pylist()
+    assert graph.has_sig.tolist() == whole.column("has_sig").to_pylist()
+    assert nodes.snapshot.tolist() == [1] * 22 + [0] * 12
