@@ -3,8 +3,8 @@
 In:  the URLs of one shard still without a terminal status, and the crawl config.
 Out: one `FetchedPage` per URL (plus an `HttpCapture` for fetched pages), handed to a sink
      (the shard's `ShardStore`) by the item pipeline. The only module of webtext that imports
-     Scrapy or Twisted (STYLE.md: one seam per library); it runs inside a crawl subprocess
-     (runner.py), because Twisted's reactor cannot be restarted within one process.
+     Scrapy or Twisted (one seam per library, docs/design.md "Conventions"); it runs inside a
+     crawl subprocess (runner.py), because Twisted's reactor cannot be restarted within one process.
 
 The spider only turns a response (or a failure) into an outcome. Politeness and robustness are
 Scrapy's own named settings, generated from the config by `scrapy_settings()`: ROBOTSTXT_OBEY,

@@ -1,4 +1,4 @@
-"""Training and validation windows from a tokens dir (contract: tokens/<name>/ in contracts.md).
+"""Training and validation windows from a tokens dir (contract: tokens/<name>/ in docs/design.md).
 
 In:  a tokens dir: manifest.json, train-*.parquet and val-*.parquet with a `tokens` list column;
      every document ends with the end-of-document id, so concatenating the rows gives GPT-2's

@@ -2,8 +2,8 @@
 
 In:  token lists per split (with their UTF-8 byte counts), or plain texts to tokenize.
 Out: a tokens dir: tokenizer.model, train-*/val-*.parquet (doc_id, tokens, n_tokens, n_bytes)
-     and manifest.json written last, exactly as contracts.md describes, so the trainer can be
-     tested without the tokenize stage.
+     and manifest.json written last, as docs/design.md ("Data contracts") describes, so the
+     trainer can be tested without the tokenize stage.
 """
 
 from __future__ import annotations

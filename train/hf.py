@@ -10,7 +10,7 @@ ever downloaded here (`local_files_only`), so a run never depends on the network
 model (`norm="post"`, gpt1) has no `GPT2LMHeadModel` form: GPT-2's blocks are pre-LN with a
 final LayerNorm, so exporting one is refused rather than approximated.
 
-This is the only module that imports transformers (STYLE.md, convention 2); it is an optional
+The only module that imports transformers (docs/design.md, "Conventions"); it is an optional
 dependency (`pip install 'webtext[hf]'`), imported when a function here is called.
 """
 

@@ -1,6 +1,6 @@
 """The trainer's view of the pipeline's tokenizer: decode sampled ids, encode prompts.
 
-`webtext.tokenize.spm` is the one module that imports SentencePiece (STYLE.md, convention 2);
+`webtext.tokenize.spm` is the one module importing SentencePiece (docs/design.md, "Conventions");
 this wraps it with the single-text calls the trainer needs.
 
 In:  a `tokenizer.model` file, as the tokenize stage writes it.
