@@ -12,7 +12,7 @@ import pytest
 from conftest import make_config
 
 from webtext.config import apply_override
-from webtext.flows.ablate import markdown_table, run_ablation, verdict
+from webtext.flows.ablate import run_ablation
 from webtext.layout import BuildLayout
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -21,78 +21,119 @@ TINY_TRAIN = [
     "train.max_tokens=6144", "train.batch_size=8", "train.eval_every=4", "train.eval_windows=8",
     "train.n_embd=32", "train.block_size=64", "train.autocast=\"off\"", "train.sample_every=0",
 ]
+VERDICTS = {"better", "worse", "no detectable difference at this budget"}
+
+
+def ablation_config(built, evalsets: Path, extra: list[str] = ()):
+    """The flow tests' ablation: raw against webtext, two seeds, a heldout suite of 8
+    documents and the fixture world's reference corpus."""
+    data = built["config"].model_dump(mode="json", exclude_none=True)
+    for o in [*TINY_TRAIN, 'ablate.variants=["raw", "webtext"]', "ablate.seeds=[0, 1]",
+              'ablate.suites=["heldout", "reference"]', 'ablate.name="test"',
+              "eval.bootstrap=200", *extra]:
+        apply_override(data, o)
+    data["eval"]["suites"] = {
+        "heldout": {"kind": "heldout", "size": 8},
+        "reference": {"kind": "text", "paths": [str(evalsets / "reference.jsonl")]},
+    }
+    return type(built["config"]).model_validate(data)
 
 
 @pytest.fixture(scope="module")
-def ablation(built):
-    data = built["config"].model_dump(mode="json", exclude_none=True)
-    for o in [*TINY_TRAIN, 'ablate.variants=["raw", "webtext"]', "ablate.seeds=[0, 1]",
-              "ablate.eval_docs=8", 'ablate.name="test"']:
-        apply_override(data, o)
-    config = type(built["config"]).model_validate(data)
+def evalsets(tmp_path_factory) -> Path:
+    from webtext.world.evalsets import write_evalsets
+
+    out = tmp_path_factory.mktemp("evalsets")
+    write_evalsets(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def ablation(built, evalsets):
+    config = ablation_config(built, evalsets)
     result = run_ablation(config, built["build"])
     return {"config": config, "result": result,
             "dir": BuildLayout(built["build"]).ablation("test")}
 
 
-def test_results_for_every_variant_and_seed(ablation):
+def test_results_for_every_variant_suite_and_seed(ablation):
     results = json.loads((ablation["dir"] / "results.json").read_text())
     assert set(results["variants"]) == {"raw", "webtext"}
-    for name, row in results["variants"].items():
-        assert row["seeds"] == [0, 1] and len(row["losses"]) == 2, name
-        for seed in (0, 1):
-            summary = json.loads((ablation["dir"] / "runs" / f"{name}-seed{seed}" /
-                                  "summary.json").read_text())
-            assert summary["final_val_loss"] in row["losses"]
-            assert summary["tokens_seen"] >= 6144  # the same budget for every run
+    assert set(results["suites"]) == {"heldout", "reference"}
+    for suite, block in results["suites"].items():
+        assert block["metric"] == "bpb" and block["kind"] in ("heldout", "text")
+        for name, row in block["variants"].items():
+            assert row["seeds"] == [0, 1] and len(row["bpb_seeds"]) == 2, (suite, name)
+            assert row["mean"] == row["bpb_mean"] and row["sd"] is not None
+            assert row["nats_per_token_mean"] > 0
+            assert row["contaminated_items"] == 0  # decontaminated before training
+            for seed in (0, 1):
+                run = ablation["dir"] / "runs" / f"{name}-seed{seed}"
+                scored = json.loads((run / "eval.json").read_text())["suites"][suite]
+                assert scored["bpb"] in row["bpb_seeds"]
+                assert scored["digest"] == block["digest"]  # the suite as fixed
+                summary = json.loads((run / "summary.json").read_text())
+                assert summary["tokens_seen"] >= 6144  # the same budget for every run
     assert (ablation["dir"] / "loss_curves.png").read_bytes()[:4] == b"\x89PNG"
     table = (ablation["dir"] / "results.md").read_text()
     assert "| raw |" in table and "| webtext |" in table and "±" in table
+    assert "## Suite `heldout`" in table and "## Suite `reference`" in table
 
 
-def test_evaluation_documents_are_held_out_of_every_variant(ablation, built):
-    held = json.loads((ablation["dir"] / "held_out.json").read_text())
-    assert len(held["eval_ids"]) == 8
-    assert set(held["eval_ids"]) <= set(held["held_out"])
-    tokens_root = Path(built["build"]) / "tokens"
-    variants = 0
-    for manifest in tokens_root.glob("*/manifest.json"):
-        m = json.loads(manifest.read_text())
-        if m["recipe"]["exclude"]["count"] == 0 or m["splits"]["train"]["docs"] == 0:
-            continue  # not an ablation variant (the build's own tokens), or the eval set
-        for shard in m["shards"]:
-            ids = set(pq.read_table(manifest.parent / shard["file"],
-                                    columns=["doc_id"]).column("doc_id").to_pylist())
-            if shard["split"] == "train":
-                assert not ids & set(held["held_out"]), manifest.parent.name
-        variants += 1
-    assert variants >= 2  # raw and webtext, trained with the shared tokenizer
-
-
-def test_verdict_states_the_numbers(ablation):
+def test_comparisons_budgets_and_sentences(ablation):
     results = json.loads((ablation["dir"] / "results.json").read_text())
-    text = results["verdict"]
-    assert text.startswith(("Yes", "No"))
-    best = min(results["variants"].values(), key=lambda r: r["val_loss_mean"])
-    assert f"{best['val_loss_mean']:.4f}" in text
+    for block in results["suites"].values():
+        (c,) = block["comparisons"]
+        assert (c["baseline"], c["variant"], c["n_items"]) == ("raw", "webtext",
+                                                               block["n_items"])
+        assert c["verdict"] in VERDICTS
+        assert c["ci_low"] <= c["diff"] <= c["ci_high"] and c["mde"] > 0
+        assert block["sentences"] and "webtext" in block["sentences"][0]
+    assert results["sentences"] and results["verdict"]
+    for name, b in results["variants"].items():
+        manifest = json.loads((Path(b["tokens_dir"]) / "manifest.json").read_text())
+        assert b["unique_tokens"] == manifest["splits"]["train"]["tokens"] > 0, name
+        assert b["epochs"] == pytest.approx(6144 / b["unique_tokens"])
+        assert b["repeats_data"] is (b["epochs"] > 1)
 
 
-def test_verdict_and_table_from_known_numbers():
-    results = {"baseline": "raw", "seeds": [0, 1], "eval_docs": 4, "held_out": 5,
-               "contaminated": 1, "cluster_mates": 0, "max_tokens": 100, "model": "tiny",
-               "variants": {
-                   "raw": {"val_loss_mean": 5.0, "val_loss_sd": 0.01, "val_bpb_mean": 2.0,
-                           "val_bpb_sd": 0.0, "d_loss_vs_baseline": 0.0,
-                           "d_bpb_vs_baseline": 0.0},
-                   "webtext": {"val_loss_mean": 4.5, "val_loss_sd": 0.02, "val_bpb_mean": 1.8,
-                               "val_bpb_sd": 0.0, "d_loss_vs_baseline": -0.5,
-                               "d_bpb_vs_baseline": -0.2}}}
-    assert verdict(results).startswith("Yes: `webtext` reaches 4.5000")
-    assert "0.5000 nats/token lower" in verdict(results)
-    assert "`webtext` -0.5000 (lower, 25.0 sd)" in verdict(results)
-    assert "| webtext |" in markdown_table(results) and "-0.5000" in markdown_table(results)
-    results["variants"]["webtext"]["val_loss_mean"] = 5.5
-    assert verdict(results).startswith("No")
+def test_heldout_and_overlapping_documents_are_out_of_every_variant(ablation, built):
+    from webtext.evals.suites import draw_heldout
+
+    held = json.loads((ablation["dir"] / "held_out.json").read_text())
+    # drawn from the deduplicated unfiltered pool, not from a recipe
+    drawn = [d for d, _ in draw_heldout(BuildLayout(built["build"]), 8, 0)]
+    assert held["heldout_docs"] == sorted(drawn)
+    assert set(drawn) <= set(held["held_out"])
+    assert set(held["overlapping_docs"]) <= set(held["held_out"])
+    results = json.loads((ablation["dir"] / "results.json").read_text())
+    for name, variant in results["variants"].items():  # the tokens each variant trained on
+        tokens = Path(variant["tokens_dir"])
+        m = json.loads((tokens / "manifest.json").read_text())
+        assert m["recipe"]["name"] == name and m["recipe"]["exclude"]["count"] > 0
+        for shard in m["shards"]:
+            ids = set(pq.read_table(tokens / shard["file"],
+                                    columns=["doc_id"]).column("doc_id").to_pylist())
+            assert ids and not ids & set(held["held_out"]), (name, shard["file"])
+
+
+def test_every_run_is_in_the_registry(ablation, built):
+    from webtext.evals.registry import query
+
+    results = json.loads((ablation["dir"] / "results.json").read_text())
+    root = Path(built["build"]).parent
+    assert results["registry"]["dir"] == str((root / "registry").resolve())
+    cols, rows = query(root, "SELECT variant, seed, suite, suite_digest, config_digest, "
+                             "tokens_digest, tokenizer_digest, bpb FROM registry "
+                             "WHERE ablation = 'test' ORDER BY variant, seed, suite")
+    assert [(r[0], r[1], r[2]) for r in rows] == [
+        (v, s, suite) for v in ("raw", "webtext") for s in (0, 1)
+        for suite in ("heldout", "reference")]
+    for r in rows:
+        assert all(r[3:]), dict(zip(cols, r, strict=True))
+        assert r[3] == results["suites"][r[2]]["digest"]
+    md = (ablation["dir"] / "results.md").read_text()
+    assert results["registry"]["dir"] in md and "webtext runs --data-root" in md
 
 
 def test_stats_flow_writes_report_and_artifacts(built):
@@ -155,3 +196,8 @@ def test_snapshots_pick_up_new_dumps_and_reuse_earlier_fetches(tmp_path, world_d
     assert any(r["dup_kind"] == "earlier_snapshot" for r in dedup)
     assert [p.name for p in finished_snapshots(Path(config.build.data_root))] == [
         first["snapshot"], second["snapshot"]]
+    # each snapshot gets its page; the second one's says what changed since the first
+    second_stats = json.loads((root / second["snapshot"] / "stats.json").read_text())
+    assert "diff" not in json.loads((root / first["snapshot"] / "stats.json").read_text())
+    assert first["snapshot"] in json.dumps(second_stats["diff"])
+    assert (root / second["snapshot"] / "report.html").is_file()
