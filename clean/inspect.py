@@ -109,19 +109,32 @@ def format_sample(rows: list[dict[str, Any]], reason: Reason, config: CleanConfi
                      + (f" (config: clean.{rule.limit})" if isinstance(rule.limit, str) else ""))
     for row in rows:
         lines.append("")
-        lines.append(f"{row['url']}  (doc_id {row['doc_id']})")
-        if row["title"]:
-            lines.append(f"  title: {row['title']}")
+        lines += _heading(row)
         values = {k: v for k, v in row.items() if k not in _BASE_COLUMNS}
         values["n_words"] = row["n_words"]
-        lines.append("  " + "  ".join(
-            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items()))
+        lines.append("  " + "  ".join(_value(k, v) for k, v in values.items()))
         lines.append(f"  reasons: {', '.join(row['reasons'])}")
-        text = " ".join(row["text"].split())
-        if text:
-            more = "..." if len(text) > excerpt_chars else ""
-            lines.append(f"  text: {text[:excerpt_chars]}{more}")
+        lines += _excerpt(row, excerpt_chars)
     return "\n".join(lines)
+
+
+def _heading(row: dict[str, Any]) -> list[str]:
+    """A sampled document's URL, id and title."""
+    title = [f"  title: {row['title']}"] if row["title"] else []
+    return [f"{row['url']}  (doc_id {row['doc_id']})", *title]
+
+
+def _value(key: str, value: Any) -> str:
+    return f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
+
+
+def _excerpt(row: dict[str, Any], excerpt_chars: int) -> list[str]:
+    """The first `excerpt_chars` characters of its text, whitespace collapsed."""
+    text = " ".join(row["text"].split())
+    if not text:
+        return []
+    more = "..." if len(text) > excerpt_chars else ""
+    return [f"  text: {text[:excerpt_chars]}{more}"]
 
 
 # ------------------------------------------------------------------ codes of other stages
@@ -225,17 +238,11 @@ def format_dedup(rows: list[dict[str, Any]], code: str, excerpt_chars: int = 300
     lines = [f"{code}: from dedup.parquet (joined on doc_id)"]
     for row in rows:
         lines.append("")
-        lines.append(f"{row['url']}  (doc_id {row['doc_id']})")
-        if row["title"]:
-            lines.append(f"  title: {row['title']}")
-        values = [f"{k}={row[k]:.4g}" if isinstance(row[k], float) else f"{k}={row[k]}"
-                  for k in _DEDUP_COLUMNS if row[k] is not None]
-        lines.append("  " + "  ".join(values))
+        lines += _heading(row)
+        lines.append("  " + "  ".join(_value(k, row[k]) for k in _DEDUP_COLUMNS
+                                      if row[k] is not None))
         if row["dup_of_url"]:
             lines.append(f"  duplicates: {row['dup_of_url']}")
         lines.append(f"  reasons: {', '.join(row['reasons']) or '(passes every rule)'}")
-        text = " ".join(row["text"].split())
-        if text:
-            more = "..." if len(text) > excerpt_chars else ""
-            lines.append(f"  text: {text[:excerpt_chars]}{more}")
+        lines += _excerpt(row, excerpt_chars)
     return "\n".join(lines)
