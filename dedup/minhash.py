@@ -1,9 +1,9 @@
-"""MinHash signatures and the in-memory LSH index: the one module that imports datasketch.
+"""MinHash signatures and datasketch's band layout: the one module that imports datasketch.
 
 In:  normalised words of documents (see `shingles.py`) or 32-bit shingle hashes.
 Out: datasketch-compatible MinHash signatures (uint32 rows, scheme "affine32"), the band
-     layout datasketch's optimiser picks for a threshold, and `MemoryIndex`, a thin wrapper of
-     `datasketch.MinHashLSH` over those signatures.
+     layout datasketch's optimiser picks for a threshold, and `lean`, a signature as datasketch's
+     own LeanMinHash (for the tests' MinHashLSH oracle).
 
 Published rule: Broder's MinHash (1997) with datasketch 2.0's affine32 scheme: every 32-bit
 shingle hash h is pre-mixed with the MurmurHash3 32-bit finalizer, permuted by
@@ -17,7 +17,6 @@ older "legacy" scheme cannot share an index with these.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -142,21 +141,3 @@ def lsh_params(threshold: float, num_perm: int, fp_weight: float) -> tuple[int, 
     lsh = MinHashLSH(threshold=threshold, num_perm=num_perm,
                      weights=(fp_weight, 1.0 - fp_weight))
     return lsh.b, lsh.r
-
-
-class MemoryIndex:
-    """datasketch MinHashLSH over integer node ids, fed stored signatures."""
-
-    def __init__(self, num_perm: int, seed: int, bands: int, rows: int):
-        from datasketch import MinHashLSH
-
-        self.seed = seed
-        self.lsh = MinHashLSH(num_perm=num_perm, params=(bands, rows))
-
-    def insert_many(self, items: Iterable[tuple[int, np.ndarray]]) -> None:
-        with self.lsh.insertion_session() as session:
-            for node, sig in items:
-                session.insert(node, lean(sig, self.seed), check_duplication=False)
-
-    def query(self, sig: np.ndarray) -> list[int]:
-        return self.lsh.query(lean(sig, self.seed))

@@ -17,7 +17,7 @@ from webtext.dedup.bandjoin import (
     exact_edges,
 )
 from webtext.dedup.clusters import DupKind, Nodes, assign, keeper_order
-from webtext.dedup.minhash import MemoryIndex, Sketcher, SketchParams, lsh_params
+from webtext.dedup.minhash import Sketcher, SketchParams, lean, lsh_params
 from webtext.dedup.shingles import normalize_words
 from webtext.world.text import prose_paragraphs, small_edit
 
@@ -39,6 +39,24 @@ def _sketch_all(texts: list[str], seed: int = 1):
         if s is not None:
             sigs[i], has[i] = s, True
     return sigs, hashes, has
+
+
+class MemoryIndex:
+    """datasketch MinHashLSH over integer node ids, fed stored signatures."""
+
+    def __init__(self, num_perm: int, seed: int, bands: int, rows: int):
+        from datasketch import MinHashLSH
+
+        self.seed = seed
+        self.lsh = MinHashLSH(num_perm=num_perm, params=(bands, rows))
+
+    def insert_many(self, items) -> None:
+        with self.lsh.insertion_session() as session:
+            for node, sig in items:
+                session.insert(node, lean(sig, self.seed), check_duplication=False)
+
+    def query(self, sig: np.ndarray) -> list[int]:
+        return self.lsh.query(lean(sig, self.seed))
 
 
 def cluster_memory(sigs: np.ndarray, hashes: np.ndarray, has_sig: np.ndarray, bands: int,
