@@ -87,6 +87,10 @@ class Index:
     start: datetime
     end: datetime
 
+    def rank(self, ref: datetime) -> tuple[int, float]:
+        """The best `rank_time` any capture of this crawl can have for `ref`."""
+        return rank_time(min(max(ref, self.start), self.end), ref)
+
 
 def _iso_time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).replace(tzinfo=UTC)
@@ -128,12 +132,7 @@ def parse_collinfo(body: bytes) -> list[Index]:
 def choose_indexes(indexes: list[Index], window: Window, n: int) -> list[Index]:
     """At most `n` crawls overlapping the window, the one nearest its reference time first."""
     inside = [i for i in indexes if i.start <= window.end and i.end >= window.start]
-
-    def key(index: Index) -> tuple[int, float]:
-        nearest = min(max(window.ref, index.start), index.end)
-        return rank_time(nearest, window.ref)
-
-    return sorted(inside, key=key)[:n]
+    return sorted(inside, key=lambda index: index.rank(window.ref))[:n]
 
 
 # ---------------------------------------------------------------------- captures
@@ -347,8 +346,12 @@ def ia_response(capture: Capture, status: int, headers: list[tuple[str, str]], b
     """A Wayback `id_` reply as the original response: X-Archive-Orig-* headers unprefixed,
     Content-Type kept, and a replayed redirect's Location pointed back at the original site.
 
-    Its digest is not checked: the Wayback Machine may serve a payload decoded differently
-    from the bytes the CDX digest was computed over.
+    Its digest is not checked: the Wayback CDX `digest` (and `length`) describe the bytes
+    stored in the Wayback Machine's own WARC files, not what its replay API sends, so they
+    cannot serve as a fixity check of an `id_` reply (as the maintainers of the `wayback`
+    client library document it). What is checked is that the reply is whole: a reply that
+    ends before its Content-Length fails as a request (Scrapy's data-loss check), so a cut-off
+    capture is never taken for a page.
     """
     original: list[tuple[str, str]] = []
     for name, value in headers:

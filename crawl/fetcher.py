@@ -58,6 +58,7 @@ from scrapy.exceptions import (
     DownloadTimeoutError,
     IgnoreRequest,
     NotSupported,
+    ResponseDataLossError,
     StopDownload,
     UnsupportedURLSchemeError,
 )
@@ -655,7 +656,9 @@ class WebtextSpider(scrapy.Spider):
             response = await self.crawler.engine.download_async(request)
         except Exception as e:  # a network failure, the guard, the size cap: one message
             status = classify(e)
-            raise ServiceError(f"{status.value}: {type(e).__name__}: {e}"[:300]) from e
+            detail = str(e) or ("the reply ended before the length it announced"
+                                if isinstance(e, ResponseDataLossError) else "")
+            raise ServiceError(f"{status.value}: {type(e).__name__}: {detail}"[:300]) from e
         return Reply(response.status, _header_list(response.headers), response.body,
                      response.url)
 

@@ -11,7 +11,11 @@ Out: a `Recovery`: the archived response and the archive it came from, or why no
 How (crawl/cdx.py holds the formats):
 1. Common Crawl: the crawls of collinfo.json (asked once per crawl process) that overlap the
    URL's window, nearest first; each crawl's CDX index is asked in turn until one has a usable
-   capture (cc_max_indexes at most). The Wayback Machine: one CDX query. Both at once.
+   capture (cc_max_indexes at most), or until no capture of the next crawl could be closer to
+   the submission than one the Wayback Machine already offered (`Best`): Common Crawl's index
+   is the slowest service, and a query that cannot win is not sent. Should every capture then
+   fail, the crawls skipped are asked after all. The Wayback Machine: one CDX query. Both at
+   once.
 2. Usable captures of both archives (status 200 with an allowed media type, or a redirect)
    are ranked together by time: the one closest to the submission wins, captures after it
    before captures before it (cdx.rank_time).
@@ -92,6 +96,25 @@ class NotAPage(Exception):
     """A capture that is not a usable page after all (not HTML, too large, parked)."""
 
 
+@dataclass(slots=True)
+class Best:
+    """The best rank (cdx.rank_time) of the usable captures found so far for one URL, and
+    whether a Common Crawl index was left unasked because it could not beat it."""
+
+    rank: tuple[int, float] | None = None
+    pruned: bool = False
+
+    def offer(self, found: list[Capture], ref: datetime) -> None:
+        for capture in found:
+            r = rank_time(capture.time, ref)
+            if self.rank is None or r < self.rank:
+                self.rank = r
+
+    def beats(self, index: Index, ref: datetime) -> bool:
+        """Whether every capture `index` could hold ranks after the best one found."""
+        return self.rank is not None and self.rank < index.rank(ref)
+
+
 # ---------------------------------------------------------------------- dead or alive
 def looks_parked(body: bytes, content_type: str | None, config: CrawlConfig) -> bool:
     """A small HTML page showing a domain-parking service's text (a lapsed domain)."""
@@ -149,9 +172,11 @@ class ArchiveClient:
         return urlencode({"url": url, "output": "json", "from": timestamp(window.start),
                           "to": timestamp(window.end), "limit": self.config.cdx_limit})
 
-    async def captures(self, archive: str, url: str, window: Window) -> list[Capture]:
+    async def captures(self, archive: str, url: str, window: Window,
+                       best: Best | None = None) -> list[Capture]:
         """The archive's CDX rows for `url` in the window (Common Crawl: crawl by crawl,
-        stopping at the first crawl with a usable capture)."""
+        stopping at the first crawl with a usable capture, or at the first that `best`
+        beats)."""
         allowed = self.config.allowed_content_types
         if archive == "ia":
             reply = await self.fetch(
@@ -162,6 +187,9 @@ class ArchiveClient:
             return parse_ia_cdx(reply.body)
         seen: list[Capture] = []
         for index in choose_indexes(await self.indexes(), window, self.config.cc_max_indexes):
+            if best is not None and best.beats(index, window.ref):
+                best.pruned = True
+                break
             reply = await self.fetch("cc-index", f"{index.cdx_api}?{self._query(window, url)}",
                                      {})
             if reply.status == 404:
@@ -223,26 +251,39 @@ class ArchiveClient:
             current = found[0]
         raise NotAPage(f"more than {config.max_redirects} archived redirects")
 
-    async def _ask(self, archive: str, url: str, window: Window) -> tuple[list[Capture], str]:
+    async def _ask(self, archive: str, url: str, window: Window,
+                   best: Best | None = None) -> tuple[list[Capture], str]:
         try:
-            rows = await self.captures(archive, url, window)
+            rows = await self.captures(archive, url, window, best)
         except (ServiceError, RecordError) as e:
             return [], f"{archive}: {e}"
         allowed = self.config.allowed_content_types
         found = candidates(rows, window, allowed)
+        if best is not None:
+            best.offer(found, window.ref)
         return found, "" if found else f"{archive}: {describe_misses(rows, window, allowed)}"
 
     async def recover(self, url: str, created_utc: int | None) -> Recovery:
         """The best usable capture of `url` in the configured archives, or why there is none."""
         window = self.window(reference_time(created_utc, self.config))
-        asked = await asyncio.gather(*(self._ask(a, url, window)
+        best = Best()
+        asked = await asyncio.gather(*(self._ask(a, url, window, best)
                                        for a in self.config.archive_services))
         notes = [note for _, note in asked if note]
-        ranked = sorted((c for found, _ in asked for c in found),
-                        key=lambda c: rank_time(c.time, window.ref))
-        for capture in ranked:
-            try:
-                return Recovery(await self.follow(capture), notes)
-            except (ServiceError, RecordError, NotAPage) as e:
-                notes.append(f"{capture.archive} {capture.timestamp}: {e}")
-        return Recovery(None, notes)
+        found = [c for captures, _ in asked for c in captures]
+        tried: set[Capture] = set()
+        while True:
+            for capture in sorted(found, key=lambda c: rank_time(c.time, window.ref)):
+                tried.add(capture)
+                try:
+                    return Recovery(await self.follow(capture), notes)
+                except (ServiceError, RecordError, NotAPage) as e:
+                    notes.append(f"{capture.archive} {capture.timestamp}: {e}")
+            if not best.pruned:
+                return Recovery(None, notes)
+            # Every capture failed, and Common Crawl was cut short: ask its skipped crawls.
+            best.pruned = False
+            more, note = await self._ask("cc", url, window)
+            found = [c for c in more if c not in tried]
+            if note and note not in notes:
+                notes.append(note)

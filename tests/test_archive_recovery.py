@@ -10,7 +10,10 @@ archive request goes through the crawler's loopback proxy like a live one.
 from __future__ import annotations
 
 import gzip
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
+from urllib.parse import parse_qs, urlsplit
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -21,7 +24,7 @@ from webtext.crawl.stage import crawl_build
 from webtext.crawl.warcfile import read_response
 from webtext.layout import BuildLayout
 from webtext.records import FETCH_SCHEMA, URLS_SCHEMA
-from webtext.world.archive import HOSTS, ArchiveService, world_captures
+from webtext.world.archive import HOSTS, ArchiveCapture, ArchiveService, world_captures
 from webtext.world.miniweb import MiniWeb
 
 TEST_CRAWL = {"download_timeout": 2.0, "autothrottle": False, "download_delay": 0.0,
@@ -205,3 +208,68 @@ def test_archive_first_mode_never_asks_the_live_site_for_archived_pages(tmp_path
     rows = crawl(tmp_path / "first-only", web, [article], archive_lookup="first")
     assert rows[article.url]["status"] == "archive_missing"
     assert "cc: no capture" in rows[article.url]["error"]
+
+
+def _cc_queries(service: ArchiveService, url: str) -> int:
+    paths = [path for _, path, _ in service.requests("cc-index") if "?" in path]
+    return sum(1 for p in paths if parse_qs(urlsplit(p).query).get("url") == [url])
+
+
+def test_common_crawl_is_not_asked_for_crawls_that_cannot_win(tmp_path):
+    """Common Crawl's crawls are asked nearest first; once the Wayback Machine has offered a
+    capture closer than any the next crawl can hold, that crawl is not asked. Should the
+    closer capture fail (here: a parked-domain page), the crawls skipped are asked after all."""
+    ref = datetime(2017, 3, 10, tzinfo=UTC)
+    page = (b"<html><head><title>Gone</title></head><body>"
+            + b"<p>The archived article keeps its words.</p>" * 40 + b"</body></html>")
+    near, parked = "http://gone.test/near.html", "http://gone.test/parked.html"
+    service = ArchiveService([
+        ArchiveCapture("ia", near, ref + timedelta(days=1), body=page),
+        ArchiveCapture("ia", parked, ref + timedelta(days=1),
+                       body=b"<html><body>This domain is for sale</body></html>"),
+        # In the third crawl after the submission (May 2017): asked only once the Wayback
+        # Machine's closer capture has failed.
+        ArchiveCapture("cc", parked, ref + timedelta(days=70), body=page),
+    ])
+    urls = [SimpleNamespace(url=u, host="gone.test", submitted_utc=int(ref.timestamp()))
+            for u in (near, parked)]
+    with MiniWeb(archive=service) as web:
+        rows = crawl(tmp_path / "b", web, urls, archive_lookup="first", cc_max_indexes=3)
+    assert rows[near]["status"] == "archived_ia"
+    # The crawl holding the submission (rank 0) could still hold a capture as close as the
+    # Wayback Machine's, so it may be asked; the two after it cannot, and are not.
+    assert _cc_queries(service, near) <= 1
+    assert rows[parked]["status"] == "archived_cc"
+    assert rows[parked]["archive_capture_time"].startswith("2017-05-19")
+    # The Wayback capture was fetched first (and refused as parked), then the skipped crawls.
+    assert [p for _, p, _ in service.requests("ia") if p.endswith("id_/" + parked)]
+    assert _cc_queries(service, parked) >= 3
+
+
+def test_a_cut_off_wayback_reply_is_refused(tmp_path):
+    """A Wayback `id_` reply that stops before its Content-Length is a failed request, never
+    a page: the next capture (here Common Crawl's) is used, or the URL ends archive_missing."""
+    ref = datetime(2017, 3, 10, tzinfo=UTC)
+    page = (b"<html><head><title>Gone</title></head><body>"
+            + b"<p>The archived article keeps its words.</p>" * 40 + b"</body></html>")
+    both, only = "http://gone.test/cut-both.html", "http://gone.test/cut-only.html"
+    service = ArchiveService([
+        ArchiveCapture("ia", both, ref + timedelta(days=1), body=page, truncated=True),
+        ArchiveCapture("cc", both, ref + timedelta(days=6), body=page),
+        ArchiveCapture("ia", only, ref + timedelta(days=1), body=page, truncated=True),
+    ])
+    urls = [SimpleNamespace(url=u, host="gone.test", submitted_utc=int(ref.timestamp()))
+            for u in (both, only)]
+    with MiniWeb(archive=service) as web:
+        build = tmp_path / "b"
+        rows = crawl(build, web, urls, archive_lookup="first")
+    assert [p for _, p, _ in service.requests("ia") if p.endswith("id_/" + both)]
+    assert rows[both]["status"] == "archived_cc"
+    rec = read_response(build / rows[both]["warc_file"], rows[both]["warc_offset"])
+    assert rec.body == page
+    assert rows[only]["status"] == "archive_missing"
+    assert rows[only]["warc_file"] is None
+    error = rows[only]["error"]
+    assert "ia 20170311000000: connection_error: ResponseDataLossError: the reply ended" \
+        in error, error
+    assert error.count("cc: no capture") == 1, error

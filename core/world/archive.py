@@ -19,7 +19,10 @@ Out: `ArchiveService`, which answers HTTP requests as three services do, on the 
      makes a service answer 429 (with Retry-After: 0) a number of times.
 
 A damaged Common Crawl record (`truncated`) is stored cut in half at the end of its WARC
-file while its CDX row keeps the full length, as a partly written file would look.
+file while its CDX row keeps the full length, as a partly written file would look; a damaged
+Wayback capture is a reply cut off halfway through its announced length.
+CDX queries are answered from a dict keyed by SURT (real CDX servers binary-search a sorted
+index), so the fixture's own cost per query does not grow with the captures it holds.
 """
 
 from __future__ import annotations
@@ -60,7 +63,9 @@ class ArchiveCapture:
     content_type: str = "text/html; charset=utf-8"
     body: bytes = b""
     location: str | None = None  # redirects
-    truncated: bool = False  # Common Crawl only: the stored record is cut short
+    # Common Crawl: the stored record is cut short. Wayback: the `id_` reply stops halfway
+    # through the Content-Length it announced, and the connection closes.
+    truncated: bool = False
 
     @property
     def timestamp(self) -> str:
@@ -186,6 +191,10 @@ class ArchiveService:
         self.files: dict[str, bytes] = {}  # data server path -> WARC file bytes
         self.cc_rows: dict[str, list[dict[str, Any]]] = defaultdict(list)  # crawl -> rows
         self.ia: list[ArchiveCapture] = []
+        self.ia_by_key: dict[str, list[tuple[str, str, ArchiveCapture]]] = defaultdict(list)
+        self.ia_by_capture: dict[tuple[str, str], ArchiveCapture] = {}  # (timestamp, url)
+        self.cc_by_key: dict[str, dict[str, list[tuple[str, str, Any]]]] = defaultdict(
+            lambda: defaultdict(list))  # crawl -> SURT -> rows
         self.log: list[tuple[float, str, str, int]] = []  # (monotonic, service, path, status)
         self._lock = threading.Lock()
         self._failures: Counter[str] = Counter()
@@ -193,6 +202,9 @@ class ArchiveService:
         for c in captures:
             if c.archive == "ia":
                 self.ia.append(c)
+                key = _surt(c.url)
+                self.ia_by_key[key].append((key, c.timestamp, c))
+                self.ia_by_capture[(c.timestamp, c.url)] = c
                 continue
             crawl = next((cid for cid, a, b in self.crawls if a <= c.when <= b), None)
             if crawl is None:
@@ -214,6 +226,7 @@ class ArchiveService:
             if c.location:
                 row["redirect"] = c.location
             self.cc_rows[crawl].append(row)
+            self.cc_by_key[crawl][row["urlkey"]].append((row["urlkey"], c.timestamp, row))
             data += record[: len(record) // 2] if c.truncated else record
         self.files[name] = bytes(data)
 
@@ -284,8 +297,7 @@ class ArchiveService:
         crawl = route.strip("/").removesuffix("-index")
         if not any(cid == crawl for cid, _, _ in self.crawls):
             return self._send(h, "cc-index", path, 404, b"no such index\n", "text/plain")
-        rows = self.cc_rows.get(crawl, [])
-        hits = self._select([(r["urlkey"], r["timestamp"], r) for r in rows], q)
+        hits = self._select(self.cc_by_key[crawl].get(_surt(q.get("url", "")), []), q)
         if not hits:
             err = json.dumps({"error": f"No Captures found for: {q.get('url', '')}"})
             return self._send(h, "cc-index", path, 404, err.encode() + b"\n",
@@ -312,7 +324,7 @@ class ArchiveService:
     def _wayback(self, h: Handler, path: str) -> None:
         route, q = self._query(path)
         if route == "/cdx/search/cdx":
-            rows = self._select([(_surt(c.url), c.timestamp, c) for c in self.ia], q)
+            rows = self._select(self.ia_by_key.get(_surt(q.get("url", "")), []), q)
             table: list[list[str]] = []
             if rows:
                 table = [["urlkey", "timestamp", "original", "mimetype", "statuscode",
@@ -324,7 +336,7 @@ class ArchiveService:
         if route.startswith("/web/"):
             ts, _, original = path[len("/web/"):].partition("/")
             ts = ts.removesuffix("id_")
-            capture = next((c for c in self.ia if c.timestamp == ts and c.url == original), None)
+            capture = self.ia_by_capture.get((ts, original))
             if capture is None:
                 return self._send(h, "ia", path, 404, b"not in archive\n", "text/html")
             headers = [(f"X-Archive-Orig-{k}", v) for k, v in capture.headers()]
@@ -332,9 +344,27 @@ class ArchiveService:
             if capture.location:
                 headers.append(("Location",
                                 f"http://{WAYBACK_HOST}/web/{ts}id_/{capture.location}"))
+            if capture.truncated:
+                return self._send_cut(h, path, capture, headers)
             return self._send(h, "ia", path, capture.status, capture.body,
                               capture.content_type, headers)
         self._send(h, "ia", path, 404, b"not found\n", "text/html")
+
+
+    def _send_cut(self, h: Handler, path: str, capture: ArchiveCapture,
+                  headers: list[tuple[str, str]]) -> None:
+        """The reply announces the whole body, sends half of it, and closes the connection."""
+        with self._lock:
+            self.log.append((time.monotonic(), "ia", path, capture.status))
+        h.send_response(capture.status)
+        h.send_header("Content-Type", capture.content_type)
+        for name, value in headers:
+            h.send_header(name, value)
+        h.send_header("Content-Length", str(len(capture.body)))
+        h.end_headers()
+        h.wfile.write(capture.body[: len(capture.body) // 2])
+        h.wfile.flush()
+        h.close_connection = True
 
 
 def archive_overrides() -> dict[str, str]:
