@@ -96,13 +96,21 @@ class NotAPage(Exception):
     """A capture that is not a usable page after all (not HTML, too large, parked)."""
 
 
-@dataclass(slots=True)
 class Best:
-    """The best rank (cdx.rank_time) of the usable captures found so far for one URL, and
-    whether a Common Crawl index was left unasked because it could not beat it."""
+    """The best rank (cdx.rank_time) of the usable captures the other archives found for one
+    URL, and whether a Common Crawl index was left unasked because it could not beat it.
 
-    rank: tuple[int, float] | None = None
-    pruned: bool = False
+    `others` archives besides Common Crawl are asked; Common Crawl waits for their answers
+    (`settled`) before asking a crawl after its first, so that whether the crawl can win is
+    known, not a race between the two lookups."""
+
+    def __init__(self, others: int):
+        self.rank: tuple[int, float] | None = None
+        self.pruned = False
+        self._pending = others
+        self._settled = asyncio.Event()
+        if others == 0:
+            self._settled.set()
 
     def offer(self, found: list[Capture], ref: datetime) -> None:
         for capture in found:
@@ -110,8 +118,15 @@ class Best:
             if self.rank is None or r < self.rank:
                 self.rank = r
 
-    def beats(self, index: Index, ref: datetime) -> bool:
+    def answered(self) -> None:
+        """One of the other archives has answered (found something or not)."""
+        self._pending -= 1
+        if self._pending <= 0:
+            self._settled.set()
+
+    async def beats(self, index: Index, ref: datetime) -> bool:
         """Whether every capture `index` could hold ranks after the best one found."""
+        await self._settled.wait()
         return self.rank is not None and self.rank < index.rank(ref)
 
 
@@ -186,8 +201,10 @@ class ArchiveClient:
                 raise ServiceError(f"Wayback CDX: HTTP {reply.status}")
             return parse_ia_cdx(reply.body)
         seen: list[Capture] = []
-        for index in choose_indexes(await self.indexes(), window, self.config.cc_max_indexes):
-            if best is not None and best.beats(index, window.ref):
+        chosen = choose_indexes(await self.indexes(), window, self.config.cc_max_indexes)
+        for n, index in enumerate(chosen):
+            # The first crawl is asked at once, alongside the other archives.
+            if n and best is not None and await best.beats(index, window.ref):
                 best.pruned = True
                 break
             reply = await self.fetch("cc-index", f"{index.cdx_api}?{self._query(window, url)}",
@@ -253,20 +270,25 @@ class ArchiveClient:
 
     async def _ask(self, archive: str, url: str, window: Window,
                    best: Best | None = None) -> tuple[list[Capture], str]:
+        other = best is not None and archive != "cc"
         try:
-            rows = await self.captures(archive, url, window, best)
-        except (ServiceError, RecordError) as e:
-            return [], f"{archive}: {e}"
-        allowed = self.config.allowed_content_types
-        found = candidates(rows, window, allowed)
-        if best is not None:
-            best.offer(found, window.ref)
-        return found, "" if found else f"{archive}: {describe_misses(rows, window, allowed)}"
+            try:
+                rows = await self.captures(archive, url, window, best)
+            except (ServiceError, RecordError) as e:
+                return [], f"{archive}: {e}"
+            allowed = self.config.allowed_content_types
+            found = candidates(rows, window, allowed)
+            if other:
+                best.offer(found, window.ref)
+            return found, "" if found else f"{archive}: {describe_misses(rows, window, allowed)}"
+        finally:
+            if other:
+                best.answered()  # whatever happened: Common Crawl must not wait forever
 
     async def recover(self, url: str, created_utc: int | None) -> Recovery:
         """The best usable capture of `url` in the configured archives, or why there is none."""
         window = self.window(reference_time(created_utc, self.config))
-        best = Best()
+        best = Best(sum(1 for a in self.config.archive_services if a != "cc"))
         asked = await asyncio.gather(*(self._ask(a, url, window, best)
                                        for a in self.config.archive_services))
         notes = [note for _, note in asked if note]

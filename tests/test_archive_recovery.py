@@ -236,9 +236,9 @@ def test_common_crawl_is_not_asked_for_crawls_that_cannot_win(tmp_path):
     with MiniWeb(archive=service) as web:
         rows = crawl(tmp_path / "b", web, urls, archive_lookup="first", cc_max_indexes=3)
     assert rows[near]["status"] == "archived_ia"
-    # The crawl holding the submission (rank 0) could still hold a capture as close as the
-    # Wayback Machine's, so it may be asked; the two after it cannot, and are not.
-    assert _cc_queries(service, near) <= 1
+    # The crawl holding the submission is asked alongside the Wayback Machine; the two after
+    # it cannot hold a capture as close as the Wayback Machine's, and are not asked.
+    assert _cc_queries(service, near) == 1
     assert rows[parked]["status"] == "archived_cc"
     assert rows[parked]["archive_capture_time"].startswith("2017-05-19")
     # The Wayback capture was fetched first (and refused as parked), then the skipped crawls.
