@@ -66,14 +66,16 @@ def run_crawl(args: argparse.Namespace, config: Any) -> int:
                  "address and port can be fetched")
 
     with Progress(TextColumn("[bold]crawl[/]"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[rate]:>7.1f} pages/s  {task.fields[errors]} not "
-                             "fetched  shards {task.fields[shards]}"),
+                  TextColumn("{task.fields[rate]:>7.1f} pages/s  {task.fields[archived]} from "
+                             "archives  {task.fields[errors]} without a page  shards "
+                             "{task.fields[shards]}"),
                   TimeElapsedColumn(), transient=False) as bar:
-        task = bar.add_task("crawl", total=None, rate=0.0, errors=0, shards="")
+        task = bar.add_task("crawl", total=None, rate=0.0, archived=0, errors=0, shards="")
 
         def on_progress(p: dict[str, Any]) -> None:
             bar.update(task, total=p["total"], completed=p["done"], rate=p["rate"],
-                       errors=p["errors"], shards=f"{p['shards_done']}/{p['shards']}")
+                       archived=p["archived"], errors=p["errors"],
+                       shards=f"{p['shards_done']}/{p['shards']}")
 
         try:
             stats = crawl_build(layout, crawl, shards=args.shards, archives=args.archive,

@@ -7,8 +7,10 @@ In:  crawl/<shard>/urls.parquet (written by stage.plan_shards) and the resolved 
 Out: the shard's status log and WARC files (shardstore.py), crawl/<shard>/done.json when every
      URL has a terminal status, and on stdout one JSON object per line:
        {"event": "start",    "shard", "total", "done"}
-       {"event": "progress", "shard", "total", "done", "new", "errors", "rate", "bytes"}
-       {"event": "finished", "shard", "total", "done", "new", "errors", "rate", "bytes",
+       {"event": "progress", "shard", "total", "done", "new", "archived", "errors", "rate",
+        "bytes"}
+       {"event": "finished", "shard", "total", "done", "new", "archived", "errors", "rate",
+        "bytes",
         "reason", "complete", "missing", "seconds", "max_rss_kb", "status"}
 Exit status: 0 complete, 1 incomplete (the next run resumes), 3 the shard is locked by
 another process. Scrapy's log goes to stderr.
@@ -84,10 +86,13 @@ class ProgressSink:
 
     def snapshot(self, event: str = "progress") -> dict[str, Any]:
         seconds = time.monotonic() - self.started
+        archived = (self.status[FetchStatus.ARCHIVED_CC.value]
+                    + self.status[FetchStatus.ARCHIVED_IA.value])
         return {
             "event": event, "shard": self.shard, "total": self.total,
             "done": len(self.store.done), "new": self.new,
-            "errors": self.new - self.status[FetchStatus.FETCHED.value],
+            "archived": archived,
+            "errors": self.new - self.status[FetchStatus.FETCHED.value] - archived,
             "rate": round(self.new / seconds, 2) if seconds > 0 else 0.0,
             "bytes": self.bytes, "seconds": round(seconds, 3),
         }

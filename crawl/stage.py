@@ -205,8 +205,9 @@ def crawl_build(layout: BuildLayout, config: CrawlConfig, *, shards: int | None 
                 processes: int | None = None) -> dict[str, Any]:
     """Crawl every unfinished shard of a build, then write its outputs; returns the stats.
 
-    `on_progress` receives {"done", "total", "new", "errors", "rate", "bytes",
-    "shards_done", "shards"} as the shard processes report.
+    `on_progress` receives {"done", "total", "new", "archived", "errors", "rate", "bytes",
+    "shards_done", "shards"} as the shard processes report ("archived": pages recovered from
+    the web archives; "errors": URLs that ended without a page, live or archived).
     """
     layout = BuildLayout(layout.root)
     if shards is None and not _plan_path(layout).exists():
@@ -225,7 +226,7 @@ def crawl_build(layout: BuildLayout, config: CrawlConfig, *, shards: int | None 
             return
         agg = {"total": sum(totals.values()), "shards": n,
                "shards_done": sum(1 for s in range(n) if shard_done(layout, s))}
-        for key in ("new", "errors", "bytes"):
+        for key in ("new", "archived", "errors", "bytes"):
             agg[key] = sum(m.get(key, 0) for m in latest.values())
         agg["rate"] = round(sum(m.get("rate", 0.0) for m in latest.values()), 2)
         agg["done"] = sum(latest[s].get("done", 0) if s in latest else
