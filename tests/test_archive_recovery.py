@@ -160,15 +160,18 @@ def test_archive_traffic_goes_through_the_crawler(recovered):
     assert data and set(data) == {206}
 
 
-def test_429_recovers_and_rates_hold(tmp_path, world, archive_web):
-    """Each service answers 429 first; the crawler backs off and retries, and the URLs end
-    as without the 429s. At 10 requests/s per service, the servers' own logs never show two
+FAILS = {"cc-index": 429, "cc-data": 503, "ia": 429}
+
+
+def test_429_and_503_recover_and_rates_hold(tmp_path, world, archive_web):
+    """Each service answers 429 (the data server: 503) first; the crawler backs off and
+    retries, and the URLs end as without them. At 10 requests/s per service, the servers' own logs never show two
     requests to one service closer than the configured interval allows."""
     web, service = archive_web
     web.reset()
     service.reset()
-    for name in ("cc-index", "cc-data", "ia"):
-        service.fail_next(name, 2, 429)
+    for name, code in FAILS.items():
+        service.fail_next(name, 2, code)
     pages = [p for p in rotted(world) if p.case in (
         "both_cc_closer", "cc_only", "ia_only", "ia_redirect", "dead_host_cc")]
     rate = 10.0
@@ -179,7 +182,8 @@ def test_429_recovers_and_rates_hold(tmp_path, world, archive_web):
     for name in ("cc-index", "cc-data", "ia"):
         log = service.requests(name)
         codes = [code for _, _, code in log]
-        assert codes[:2] == [429, 429] and 429 not in codes[2:], (name, codes)
+        code = FAILS[name]
+        assert codes[:2] == [code, code] and code not in codes[2:], (name, codes)
         times = [t for t, _, _ in log]
         gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
         # Scrapy spaces the starts of a slot's requests by 1/rate; arrival can shift by a
@@ -273,3 +277,36 @@ def test_a_cut_off_wayback_reply_is_refused(tmp_path):
     assert "ia 20170311000000: connection_error: ResponseDataLossError: the reply ended" \
         in error, error
     assert error.count("cc: no capture") == 1, error
+
+
+def test_an_archived_redirect_chain_is_followed_hop_by_hop(tmp_path):
+    """Two archived redirects in a row, in each archive, end at the page; a chain longer than
+    max_redirects is refused with the reason, like a live one."""
+    ref = datetime(2017, 3, 10, tzinfo=UTC)
+    page = (b"<html><head><title>Moved twice</title></head><body>"
+            + b"<p>The archived article keeps its words.</p>" * 40 + b"</body></html>")
+
+    def chain(archive: str, name: str, hops: int) -> list[ArchiveCapture]:
+        urls = [f"http://gone.test/{name}-{i}.html" for i in range(hops + 1)]
+        out = [ArchiveCapture(archive, u, ref + timedelta(days=2, hours=i), status=301,
+                              location=nxt, body=b"moved")
+               for i, (u, nxt) in enumerate(zip(urls, urls[1:], strict=False))]
+        return [*out, ArchiveCapture(archive, urls[-1], ref + timedelta(days=2, hours=hops),
+                                     body=page)]
+
+    captures = chain("ia", "ia", 2) + chain("cc", "cc", 2) + chain("ia", "long", 3)
+    service = ArchiveService(captures)
+    starts = [c.url for c in captures if c.url.endswith("-0.html")]
+    urls = [SimpleNamespace(url=u, host="gone.test", submitted_utc=int(ref.timestamp()))
+            for u in starts]
+    with MiniWeb(archive=service) as web:
+        build = tmp_path / "b"
+        rows = crawl(build, web, urls, archive_lookup="first", max_redirects=2)
+    for name, status in (("ia", "archived_ia"), ("cc", "archived_cc")):
+        row = rows[f"http://gone.test/{name}-0.html"]
+        assert row["status"] == status
+        assert row["final_url"] == f"http://gone.test/{name}-2.html"
+        assert read_response(build / row["warc_file"], row["warc_offset"]).body == page
+    long = rows["http://gone.test/long-0.html"]
+    assert long["status"] == "archive_missing"
+    assert "more than 2 archived redirects" in long["error"], long["error"]
