@@ -34,6 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from webtext.errors import UsageError
+from webtext.stage import Progress, ProgressFn, report
 
 WARC_SUFFIXES = (".warc", ".warc.gz")
 BATCH_ROWS = 10_000  # rows per Parquet row group while streaming fetch.parquet
@@ -82,16 +83,32 @@ def link_inputs(root: Path, warcs: list[Path]) -> list[Path]:
     return links
 
 
-def write_index(root: Path, links: list[Path], out: Path) -> None:
-    """A sorted CDXJ index of the response records (filenames relative to the build)."""
+def write_index(root: Path, links: list[Path], out: Path,
+                progress: ProgressFn | None = None) -> None:
+    """A sorted CDXJ index of the response records (filenames relative to the build);
+    `progress` hears of each input file indexed ("index" phase, in bytes)."""
     from cdxj_indexer.main import CDXJIndexer
 
     from webtext.io import atomic_path
 
+    sizes = [p.stat().st_size for p in links]
+    total = sum(sizes)
+    done = 0
+
+    class Indexer(CDXJIndexer):
+        def process_one(self, input_: Any, output: Any, filename: str) -> None:
+            nonlocal done
+            super().process_one(input_, output, filename)
+            done += sizes[len(indexed)]
+            indexed.append(filename)
+            report(progress, Progress("index", done, total,
+                                      detail=f"{len(indexed)}/{len(links)} files"))
+
+    indexed: list[str] = []
+    report(progress, Progress("index", 0, total, detail=f"0/{len(links)} files"))
     with atomic_path(out) as tmp:
-        indexer = CDXJIndexer(output=str(tmp), inputs=[str(p) for p in links], sort=True,
-                              records="response", fields="warc-record-id",
-                              dir_root=str(root))
+        indexer = Indexer(output=str(tmp), inputs=[str(p) for p in links], sort=True,
+                          records="response", fields="warc-record-id", dir_root=str(root))
         indexer.process_all()
 
 
@@ -147,12 +164,10 @@ def write_fetch(path: Path, rows: Iterable[Any]) -> dict[str, int]:
     counts: dict[str, int] = {}
     with atomic_path(path) as tmp, pq.ParquetWriter(tmp, FETCH_SCHEMA,
                                                     compression="zstd") as writer:
+        # One row per SURT key, and one URL has one key: the rows' URLs are unique without a
+        # set of them (which would grow with the collection).
         batch: list[Any] = []
-        seen: set[str] = set()
         for page in rows:
-            if page.url in seen:
-                continue  # two SURT keys can hold one exact URL only in odd indexes
-            seen.add(page.url)
             batch.append(page)
             counts[page.status] = counts.get(page.status, 0) + 1
             if len(batch) >= BATCH_ROWS:
@@ -163,7 +178,8 @@ def write_fetch(path: Path, rows: Iterable[Any]) -> dict[str, int]:
     return counts
 
 
-def import_warcs(root: Path, inputs: Iterable[str], allowed_types: list[str]) -> dict[str, Any]:
+def import_warcs(root: Path, inputs: Iterable[str], allowed_types: list[str],
+                 progress: ProgressFn | None = None) -> dict[str, Any]:
     """Link, index and list a WARC collection as the pages of the build at `root`."""
     from webtext.layout import BuildLayout
 
@@ -174,16 +190,24 @@ def import_warcs(root: Path, inputs: Iterable[str], allowed_types: list[str]) ->
     root.mkdir(parents=True, exist_ok=True)
     links = link_inputs(root, warcs)
     index = root / "warc" / "imported" / "index.cdxj"
-    write_index(root, links, index)
+    write_index(root, links, index, progress)
     counts = write_fetch(layout.fetch, pages(read_index(index), allowed_types))
     return {"warc_files": len(links), "index": os.path.relpath(index, root),
             "urls": sum(counts.values()), "status": counts}
 
 
 def run_import_warc(args: argparse.Namespace, config: Any) -> int:
+    from rich.progress import BarColumn, DownloadColumn, TextColumn, TimeRemainingColumn
+    from rich.progress import Progress as Bar
+
     from webtext.layout import BuildLayout
 
-    stats = import_warcs(args.build_dir, args.inputs, config.crawl.allowed_content_types)
+    with Bar(TextColumn("[bold]index[/] {task.fields[files]}"), BarColumn(), DownloadColumn(),
+             TimeRemainingColumn(), transient=True) as bar:
+        task = bar.add_task("index", total=None, files="")
+        stats = import_warcs(args.build_dir, args.inputs, config.crawl.allowed_content_types,
+                             lambda p: bar.update(task, completed=p.done, total=p.total,
+                                                  files=p.detail))
     counts = ", ".join(f"{n} {s}" for s, n in sorted(stats["status"].items()))
     print(f"import-warc: {stats['warc_files']} WARC file(s), {stats['urls']} URLs ({counts}); "
           f"index {stats['index']} -> {BuildLayout(args.build_dir).fetch}")

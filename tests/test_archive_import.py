@@ -97,3 +97,18 @@ def test_bad_inputs_are_one_line_errors_and_lose_nothing(tmp_path, collection, c
     text.write_text("hello")
     assert main(["import-warc", str(tmp_path / "c"), str(text)]) == 2
     assert "not a WARC file" in capsys.readouterr().err
+
+
+def test_indexing_reports_progress_file_by_file(tmp_path, collection):
+    from webtext.clean.warcimport import find_warcs, import_warcs
+
+    events = []
+    stats = import_warcs(tmp_path / "build", [str(collection)], ["text/html"], events.append)
+    warcs = find_warcs([str(collection)])
+    total = sum(p.stat().st_size for p in warcs)
+    assert [e.phase for e in events] == ["index"] * (len(warcs) + 1)
+    assert [e.total for e in events] == [total] * (len(warcs) + 1)
+    done = [e.done for e in events]
+    assert done[0] == 0 and done[-1] == total and done == sorted(done)
+    assert events[-1].detail == f"{len(warcs)}/{len(warcs)} files"
+    assert stats["warc_files"] == len(warcs)
