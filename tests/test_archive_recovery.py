@@ -165,8 +165,8 @@ FAILS = {"cc-index": 429, "cc-data": 503, "ia": 429}
 
 def test_429_and_503_recover_and_rates_hold(tmp_path, world, archive_web):
     """Each service answers 429 (the data server: 503) first; the crawler backs off and
-    retries, and the URLs end as without them. At 10 requests/s per service, the servers' own logs never show two
-    requests to one service closer than the configured interval allows."""
+    retries, and the URLs end as without them. At 10 requests/s per service, the servers' own
+    logs never show two requests to one service closer than the configured interval allows."""
     web, service = archive_web
     web.reset()
     service.reset()

@@ -90,3 +90,25 @@ def test_resume_of_a_stopped_run_with_other_dropout_is_refused(tokens, tmp_path)
     train(tokens, run, TrainConfig(**TINY | {"stop_after_steps": 2}))
     with pytest.raises(UsageError, match=r"dropout 0\.1 != 0\.0 in "):
         train(tokens, run, TrainConfig(**TINY | {"dropout": 0.1}), resume=True)
+
+
+@pytest.mark.parametrize("stop", [2, None], ids=["stopped", "finished"])
+def test_resume_with_other_training_settings_is_refused(tokens, tmp_path, stop, capsys):
+    """Another learning rate, budget or seed would make the resumed run another run than the
+    one started (or report a finished run as if it were the asked one): refused, naming each
+    setting, before anything is written."""
+    run = tmp_path / "run"
+    train(tokens, run, TrainConfig(**TINY | ({"stop_after_steps": stop} if stop else {})))
+    before = run_files(run)
+    other = {"lr": 1e-3, "max_tokens": 8 * 2 * 2 * 32, "seed": 7}
+    assert main(cli_args(tokens, run, TINY | other)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("webtext train: cannot resume with other training settings: ")
+    assert (f"lr 0.001 != 0.003, max_tokens 1024 != 512, seed 7 != 1337 in {run / 'ckpt.pt'}"
+            in err and err.count("\n") == 1), err
+    assert "init_from" in err
+    assert run_files(run) == before
+    # What may change on a resume: evaluation and logging cadence, the stop point.
+    free = {"eval_every": 1, "log_every": 2}
+    assert main(cli_args(tokens, run, TINY | free)) == 0
+    assert json.loads((run / "summary.json").read_text())["final_step"] == 4

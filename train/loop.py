@@ -33,7 +33,7 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -196,23 +196,44 @@ def _check_same_tokenizer(train_manifest: dict, eval_manifest: dict) -> None:
             f"({b['sha256'][:12]} vs {a['sha256'][:12]}); losses would not be comparable")
 
 
-def _check_same_model(ckpt_path: Path, model_args: dict) -> dict:
-    """Refuse to resume with a model other than the checkpoint's; return its step and state.
+# The settings that decide which batches a run sees and how each step moves the weights (the
+# data order, the step size in tokens, the learning-rate schedule over max_tokens, AdamW and
+# clipping). A resumed run repeats the uninterrupted one only with the same values; evaluation,
+# logging, checkpoint cadence, device, threads and stop_after_steps may change freely.
+TRAJECTORY = ("seed", "batch_size", "grad_accum", "max_tokens", "lr", "min_lr", "warmup_steps",
+              "warmup_fraction", "weight_decay", "betas", "eps", "grad_clip")
+
+
+def _differences(ours: dict, theirs: dict, keys: Iterable[str]) -> list[str]:
+    return [f"{key} {ours.get(key)} != {theirs.get(key)}" for key in sorted(keys)
+            if ours.get(key) != theirs.get(key)]
+
+
+def _check_same_model(ckpt_path: Path, model_args: dict, cfg: TrainConfig) -> dict:
+    """Refuse to resume with a model, or training settings (TRAJECTORY), other than the
+    checkpoint's; return its step and state.
 
     Runs before anything else on a resume, finished runs included: a finished run resumed with
-    another shape would otherwise report the old run's summary as if it were the asked one.
+    another shape, or another learning rate or budget, would otherwise report the old run's
+    summary as if it were the asked one.
     """
     saved = load_checkpoint(ckpt_path, mmap=True)  # tensors stay on disk: a cheap look
     # Dropout changes how the remaining steps train, not the weights, so it only matters while
     # steps are left.
     ignore = {"dropout"} if saved["finished"] else set()
-    differ = [f"{key} {model_args.get(key)} != {saved['model_args'].get(key)}"
-              for key in sorted(model_args.keys() | saved["model_args"].keys())
-              if key not in ignore and model_args.get(key) != saved["model_args"].get(key)]
+    differ = _differences(model_args, saved["model_args"],
+                          (model_args.keys() | saved["model_args"].keys()) - ignore)
     if differ:
         raise UsageError(f"cannot resume with another model: {', '.join(differ)} in {ckpt_path} "
                          "(config != checkpoint); resume with the run's settings or pick "
                          "another run dir")
+    differ = _differences(cfg.model_dump(mode="json"), saved.get("config", {}), TRAJECTORY)
+    if differ:
+        raise UsageError(
+            f"cannot resume with other training settings: {', '.join(differ)} in {ckpt_path} "
+            "(config != checkpoint): the resumed run would not be the one that was started; "
+            "resume with the run's settings, or export its weights (webtext generate RUN "
+            "--export-hf DIR) and start a new run dir with train.init_from=DIR")
     return {"step": saved["step"], "tokens_seen": saved["tokens_seen"],
             "finished": saved["finished"]}
 
@@ -380,7 +401,8 @@ def _train(
     model_args = _model_args(cfg, manifest["tokenizer"]["vocab_size"])
     init = None  # a resumed run takes its weights from the checkpoint, not from init_from
     if resuming:  # every rank checks, so that all of them refuse together
-        _announce_resume(paths.ckpt, _check_same_model(paths.ckpt, model_args), proc.master)
+        _announce_resume(paths.ckpt, _check_same_model(paths.ckpt, model_args, cfg),
+                         proc.master)
     elif cfg.init_from:  # loaded and checked before anything is written
         init = _load_init(cfg.init_from, model_args, manifest["tokenizer"]["vocab_size"])
     runlog = RunLog(paths.out_dir, proc.master, on_record)
