@@ -136,6 +136,20 @@ def test_every_run_is_in_the_registry(ablation, built):
     assert results["registry"]["dir"] in md and "webtext runs --data-root" in md
 
 
+def test_a_rerun_with_other_training_settings_is_refused(ablation, built, evalsets):
+    """The runs of an ablation are resumed by name: one asked with another learning rate is
+    refused with the one-line error, never finished under the old settings and reported as the
+    new ones."""
+    from webtext.errors import UsageError
+
+    before = (ablation["dir"] / "results.json").read_bytes()
+    config = ablation_config(built, evalsets, ["train.lr=0.002"])
+    with pytest.raises(UsageError, match=r"cannot resume with other training settings: "
+                                         r"lr 0\.002 != 0\.001 in .*ckpt\.pt"):
+        run_ablation(config, built["build"])
+    assert (ablation["dir"] / "results.json").read_bytes() == before
+
+
 def test_stats_flow_writes_report_and_artifacts(built):
     from prefect.client.orchestration import get_client
 
