@@ -3,7 +3,8 @@
 In:  a run dir (contract runs/<run>/): ckpt.pt and tokenizer.model (copied in by the trainer;
      the tokens dir recorded in the checkpoint is the fallback); or, in its place, a local
      `transformers` GPT-2 folder with a tokenizer.model beside its weights (what `export_hf`
-     writes), so published or exported weights are used exactly like a run.
+     writes) or its own byte-level BPE files (a released GPT-2 saved beforehand), so
+     published or exported weights are used exactly like a run.
 Out: sampled texts (nanoGPT `sample.py`: temperature, top-k), or a `transformers` GPT-2 folder
      (`GPT2LMHeadModel.from_pretrained` reads it) with the SentencePiece model beside it.
      The conversion itself lives in train/hf.py, the one module that imports transformers.
@@ -12,6 +13,7 @@ Out: sampled texts (nanoGPT `sample.py`: temperature, top-k), or a `transformers
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -22,7 +24,7 @@ from webtext.train.model import GPT
 from webtext.train.tokenizer import Tokenizer
 
 
-def load_run(run_dir: Path) -> tuple[GPT, Tokenizer, dict]:
+def load_run(run_dir: Path) -> tuple[GPT, Any, dict]:
     """The run's model (CPU, eval mode), its tokenizer and its checkpoint dict.
 
     A `transformers` GPT-2 folder (config.json, no ckpt.pt) stands in for a run dir: its
@@ -63,17 +65,24 @@ def generate_texts(
     return texts
 
 
-def _load_hf_folder(hf_dir: Path) -> tuple[GPT, Tokenizer, dict]:
+def _load_hf_folder(hf_dir: Path) -> tuple[GPT, Any, dict]:
+    """A transformers GPT-2 folder: our export (weights + tokenizer.model, SentencePiece) or a
+    released GPT-2 saved beforehand (weights + its byte-level BPE: vocab.json and merges.txt,
+    or tokenizer.json)."""
     tok_file = hf_dir / "tokenizer.model"
-    if not tok_file.is_file():  # a released GPT-2's byte-level BPE is not a SentencePiece model
-        raise UsageError(f"{hf_dir}: no tokenizer.model (SentencePiece) beside the weights")
+    bpe = not tok_file.is_file() and hf.has_bpe_tokenizer(hf_dir)
+    if not tok_file.is_file() and not bpe:
+        raise UsageError(f"{hf_dir}: no tokenizer beside the weights: neither tokenizer.model "
+                         "(SentencePiece) nor vocab.json + merges.txt / tokenizer.json "
+                         "(GPT-2's byte-level BPE)")
     model, config = hf.load_hf(hf_dir)
     eod_id = config.eos_token_id
     if eod_id is None:
         raise UsageError(f"{hf_dir}: config.json has no eos_token_id (the end-of-document id)")
     model_args = {k: getattr(model.config, k) for k in (
         "vocab_size", "block_size", "n_layer", "n_head", "n_embd", "dropout", "bias", "norm")}
-    return model, Tokenizer(tok_file), {"model_args": model_args, "run": {"eod_id": eod_id}}
+    tokenizer = hf.BPETokenizer(hf_dir, eod_id) if bpe else Tokenizer(tok_file)
+    return model, tokenizer, {"model_args": model_args, "run": {"eod_id": eod_id}}
 
 
 def export_hf(run_dir: Path, out_dir: Path) -> Path:

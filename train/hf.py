@@ -152,3 +152,40 @@ def load_hf(hf_dir: Path) -> tuple[GPT, Any]:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UsageError(f"{hf_dir}: cannot load the GPT-2 weights: {first}") from None
     return from_hf(hf, str(hf_dir)), config
+
+
+# The files of a transformers GPT-2 tokenizer (byte-level BPE), the released models' own.
+BPE_FILES = (("vocab.json", "merges.txt"), ("tokenizer.json",))
+
+
+def has_bpe_tokenizer(hf_dir: Path) -> bool:
+    return any(all((Path(hf_dir) / f).is_file() for f in files) for files in BPE_FILES)
+
+
+class BPETokenizer:
+    """A transformers GPT-2 folder's byte-level BPE behind the trainer's tokenizer calls
+    (`encode`, `decode`, `eod_id`, `vocab_size`), so that a released GPT-2 is scored on the
+    suites as it was trained: its own tokens, `<|endoftext|>` before each text. Read from the
+    folder only (`local_files_only`)."""
+
+    def __init__(self, hf_dir: Path, eod_id: int) -> None:
+        transformers = _transformers()
+        self._tok = transformers.AutoTokenizer.from_pretrained(
+            str(hf_dir), local_files_only=True, use_fast=True)
+        self._eod_id = eod_id
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self._tok)
+
+    @property
+    def eod_id(self) -> int:
+        return self._eod_id
+
+    def encode(self, text: str) -> list[int]:
+        return list(self._tok.encode(text, add_special_tokens=False))
+
+    def decode(self, ids: Any) -> str:
+        ids = [int(i) for i in ids if 0 <= int(i) < self.vocab_size]
+        return self._tok.decode(ids, clean_up_tokenization_spaces=False)
+
