@@ -1,7 +1,7 @@
 """A webtext run as an lm-evaluation-harness model named `webtext` (optional extra `lm_eval`).
 
 In:  `--model_args run=RUN_DIR[,stride=N][,max_gen_toks=N][,seed=N]`: a training run dir (or a
-     local transformers GPT-2 folder with its tokenizer.model, as `load_run` reads it), plus
+     local transformers GPT-2 folder with its tokenizer, as `load_run` reads it), plus
      the harness's own `batch_size` and `device`.
 Out: the three request types of `lm_eval.api.model.LM`:
      - `loglikelihood`: (log p(continuation | context), is_greedy), computed by
