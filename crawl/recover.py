@@ -61,6 +61,9 @@ from webtext.records import FetchStatus
 
 # Download slots, one per service: each has its own rate (fetcher.scrapy_settings).
 SERVICES = ("cc-index", "cc-data", "ia")
+# pywb (Common Crawl's index server) answers a query with no captures with HTTP 404 and this
+# text in its body; a 404 without it means the index itself is missing.
+NO_CAPTURES = b"No Captures found"
 
 
 @dataclass(slots=True)
@@ -209,8 +212,12 @@ class ArchiveClient:
                 break
             reply = await self.fetch("cc-index", f"{index.cdx_api}?{self._query(window, url)}",
                                      {})
-            if reply.status == 404:
+            if reply.status == 404 and NO_CAPTURES in reply.body:
                 continue  # pywb's answer for "no captures" in this crawl
+            if reply.status == 404:  # any other 404 is a broken index, not an empty one
+                text = reply.body[:120].decode("utf-8", "replace").strip()
+                raise ServiceError(f"CDX {index.id}: HTTP 404 ({text!r}), not pywb's "
+                                   f"'No Captures found' answer: check crawl.cc_collinfo_url")
             if reply.status != 200:
                 raise ServiceError(f"CDX {index.id}: HTTP {reply.status}")
             rows = parse_cc_cdx(reply.body)

@@ -310,3 +310,24 @@ def test_an_archived_redirect_chain_is_followed_hop_by_hop(tmp_path):
     long = rows["http://gone.test/long-0.html"]
     assert long["status"] == "archive_missing"
     assert "more than 2 archived redirects" in long["error"], long["error"]
+
+
+def test_a_missing_index_is_an_error_not_an_empty_answer(tmp_path):
+    """pywb answers "no captures" with a 404 that says so; a 404 for an index it does not
+    serve is a broken service, and the URL's error says which index and what it answered
+    instead of passing for "no capture"."""
+    ref = datetime(2017, 3, 10, tzinfo=UTC)
+    page = b"<html><body>" + b"<p>The archived article keeps its words.</p>" * 40 + b"</body>"
+    url = "http://gone.test/broken-index.html"
+    service = ArchiveService([ArchiveCapture("cc", url, ref + timedelta(days=2), body=page)])
+    service.drop_index("CC-MAIN-2017-09")  # March 2017: the crawl holding the capture
+    rows = {}
+    with MiniWeb(archive=service) as web:
+        rows = crawl(tmp_path / "b", web, [SimpleNamespace(
+            url=url, host="gone.test", submitted_utc=int(ref.timestamp()))],
+            archive_lookup="first", archive_services=["cc"])
+    row = rows[url]
+    assert row["status"] == "archive_missing"
+    assert ("cc: CDX CC-MAIN-2017-09: HTTP 404 (\"No index found for collection "
+            "'CC-MAIN-2017-09'\"), not pywb's 'No Captures found' answer") in row["error"], \
+        row["error"]

@@ -198,6 +198,7 @@ class ArchiveService:
         self.log: list[tuple[float, str, str, int]] = []  # (monotonic, service, path, status)
         self._lock = threading.Lock()
         self._failures: Counter[str] = Counter()
+        self.dropped: set[str] = set()
         by_crawl: dict[str, list[ArchiveCapture]] = defaultdict(list)
         for c in captures:
             if c.archive == "ia":
@@ -235,6 +236,10 @@ class ArchiveService:
         """The next `n` requests to `service` ("cc-index", "cc-data", "ia") get `status`."""
         with self._lock:
             self._failures[f"{service}:{status}"] += n
+
+    def drop_index(self, crawl: str) -> None:
+        """collinfo.json still lists `crawl`, but its index answers 404 (a broken mirror)."""
+        self.dropped.add(crawl)
 
     def requests(self, service: str) -> list[tuple[float, str, int]]:
         with self._lock:
@@ -295,8 +300,11 @@ class ArchiveService:
                 for cid, a, b in reversed(self.crawls)]).encode()
             return self._send(h, "cc-index", path, 200, body, "application/json")
         crawl = route.strip("/").removesuffix("-index")
-        if not any(cid == crawl for cid, _, _ in self.crawls):
-            return self._send(h, "cc-index", path, 404, b"no such index\n", "text/plain")
+        if crawl in self.dropped or not any(cid == crawl for cid, _, _ in self.crawls):
+            # pywb's answer for a collection it does not serve
+            return self._send(h, "cc-index", path, 404,
+                              f"No index found for collection '{crawl}'\n".encode(),
+                              "text/plain")
         hits = self._select(self.cc_by_key[crawl].get(_surt(q.get("url", "")), []), q)
         if not hits:
             err = json.dumps({"error": f"No Captures found for: {q.get('url', '')}"})
