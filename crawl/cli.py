@@ -45,7 +45,7 @@ def run_crawl(args: argparse.Namespace, config: Any) -> int:
     )
 
     from webtext.config import write_resolved
-    from webtext.crawl.stage import CrawlIncomplete, crawl_build
+    from webtext.crawl.stage import CrawlIncomplete, archive_warning, crawl_build
     from webtext.errors import UsageError
     from webtext.layout import BuildLayout
 
@@ -93,4 +93,7 @@ def run_crawl(args: argparse.Namespace, config: Any) -> int:
               f"(delete {layout.crawl_dir} and {layout.warc_dir} to fetch them again)")
     print(f"crawl: {stats['urls']} URLs: {counts}; {stats['fetched_bytes']:,} bytes in "
           f"{len(stats['warc_files'])} WARC file(s) -> {layout.fetch}")
+    warning = archive_warning(stats)
+    if warning:
+        log.warning("crawl: %s", warning)
     return 0

@@ -93,6 +93,9 @@ _MW = "webtext.crawl.fetcher"
 
 
 class Sink(Protocol):
+    """Where outcomes go (runner.ProgressSink). A sink may also have `archive_error(archive,
+    message)`, told of every request an archive service failed."""
+
     def commit(self, page: FetchedPage, capture: HttpCapture | None,
                encoded: bytes | None = None) -> object: ...
 
@@ -528,7 +531,8 @@ class WebtextSpider(scrapy.Spider):
         self.close_reason: str | None = None
         self.created = created or {}  # url -> first_created_utc, for the archive lookups
         self.recover_dead = config.archive_lookup == "dead"
-        self.archives = ArchiveClient(config, self._archive_fetch)
+        self.archives = ArchiveClient(config, self._archive_fetch,
+                                      getattr(sink, "archive_error", None))
 
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> WebtextSpider:

@@ -164,10 +164,18 @@ def reference_time(created_utc: int | None, config: CrawlConfig) -> datetime:
 class ArchiveClient:
     """Looks URLs up in the configured archives through `fetch` (one per crawl process)."""
 
-    def __init__(self, config: CrawlConfig, fetch: Fetch):
+    def __init__(self, config: CrawlConfig, fetch: Fetch,
+                 on_service_error: Callable[[str, str], None] | None = None):
         self.config = config
         self.fetch = fetch
+        # (archive, message) for each request a service failed, as opposed to a capture it
+        # served and that was refused: a wrong URL in the config or an outage shows here.
+        self.on_service_error = on_service_error
         self._indexes: asyncio.Future[list[Index]] | None = None
+
+    def _service_error(self, archive: str, error: ServiceError) -> None:
+        if self.on_service_error is not None:
+            self.on_service_error(archive, str(error))
 
     def window(self, ref: datetime) -> Window:
         return Window(ref, timedelta(days=self.config.archive_days_before),
@@ -282,6 +290,8 @@ class ArchiveClient:
             try:
                 rows = await self.captures(archive, url, window, best)
             except (ServiceError, RecordError) as e:
+                if isinstance(e, ServiceError):
+                    self._service_error(archive, e)
                 return [], f"{archive}: {e}"
             allowed = self.config.allowed_content_types
             found = candidates(rows, window, allowed)
@@ -307,6 +317,8 @@ class ArchiveClient:
                 try:
                     return Recovery(await self.follow(capture), notes)
                 except (ServiceError, RecordError, NotAPage) as e:
+                    if isinstance(e, ServiceError):
+                        self._service_error(capture.archive, e)
                     notes.append(f"{capture.archive} {capture.timestamp}: {e}")
             if not best.pruned:
                 return Recovery(None, notes)

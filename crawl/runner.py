@@ -8,9 +8,10 @@ Out: the shard's status log and WARC files (shardstore.py), crawl/<shard>/done.j
      URL has a terminal status, and on stdout one JSON object per line:
        {"event": "start",    "shard", "total", "done"}
        {"event": "progress", "shard", "total", "done", "new", "archived", "errors", "rate",
-        "bytes"}
+        "bytes", "archive_errors": {archive: failed requests}, "archive_error_example":
+        {archive: the first failure's message}}
        {"event": "finished", "shard", "total", "done", "new", "archived", "errors", "rate",
-        "bytes",
+        "bytes", "archive_errors", "archive_error_example",
         "reason", "complete", "missing", "seconds", "max_rss_kb", "status"}
 Exit status: 0 complete, 1 incomplete (the next run resumes), 3 the shard is locked by
 another process. Scrapy's log goes to stderr.
@@ -73,6 +74,8 @@ class ProgressSink:
         self.new = 0
         self.bytes = 0
         self.status: Counter[str] = Counter()
+        self.archive_errors: Counter[str] = Counter()  # failed requests per archive service
+        self.archive_error_example: dict[str, str] = {}  # the first message per archive
         self.started = time.monotonic()
         self.startup_cpu = _cpu_seconds()  # interpreter and imports, before any crawling
 
@@ -83,6 +86,10 @@ class ProgressSink:
         self.bytes += page.n_bytes
         self.status[page.status] += 1
         return page
+
+    def archive_error(self, archive: str, message: str) -> None:
+        self.archive_errors[archive] += 1
+        self.archive_error_example.setdefault(archive, message)
 
     def snapshot(self, event: str = "progress") -> dict[str, Any]:
         seconds = time.monotonic() - self.started
@@ -95,6 +102,8 @@ class ProgressSink:
             "errors": self.new - self.status[FetchStatus.FETCHED.value] - archived,
             "rate": round(self.new / seconds, 2) if seconds > 0 else 0.0,
             "bytes": self.bytes, "seconds": round(seconds, 3),
+            "archive_errors": dict(self.archive_errors),
+            "archive_error_example": dict(self.archive_error_example),
         }
 
     def emit(self, message: dict[str, Any]) -> None:

@@ -24,7 +24,7 @@ import subprocess
 import sys
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -237,8 +237,38 @@ def crawl_build(layout: BuildLayout, config: CrawlConfig, *, shards: int | None 
     if pending:
         _run_parallel(layout, config, pending, processes or config.processes, latest, report)
     stats = finalize(layout, config)
-    # what this run did not have to do, for the one-line summary ("N shards done earlier")
-    return stats | {"resume": {"skipped": n - len(pending), "shards": n}}
+    # What this run did not have to do, for the one-line summary ("N shards done earlier"),
+    # and the requests the archive services failed in this run (a warning, not a failure).
+    return stats | {"resume": {"skipped": n - len(pending), "shards": n},
+                    **archive_errors(latest.values())}
+
+
+def archive_errors(messages: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The archive requests that failed, over the shard processes' last messages:
+    {"archive_errors": {archive: count}, "archive_error_example": {archive: first message}}."""
+    failed: Counter[str] = Counter()
+    example: dict[str, str] = {}
+    for message in messages:
+        failed.update(message.get("archive_errors") or {})
+        for archive, text in (message.get("archive_error_example") or {}).items():
+            example.setdefault(archive, text)
+    return {"archive_errors": dict(failed), "archive_error_example": example}
+
+
+def archive_warning(stats: dict[str, Any]) -> str | None:
+    """One line when archive services failed requests in this run (their URLs ended without
+    that archive's answer), naming each service, its count and its first failure."""
+    from webtext.crawl.cdx import ARCHIVE_NAMES
+
+    failed = stats.get("archive_errors") or {}
+    if not failed:
+        return None
+    example = stats.get("archive_error_example") or {}
+    parts = "; ".join(f"{ARCHIVE_NAMES.get(a, a)} {n}, first: {example.get(a, '?')}"
+                      for a, n in sorted(failed.items()))
+    return (f"{sum(failed.values())} archive request(s) failed ({parts}): those URLs ended "
+            "without that archive's answer; check crawl.cc_collinfo_url, crawl.cc_data_url "
+            "and crawl.wayback_url, or lower the services' rates, and re-run a new build")
 
 
 def _run_parallel(layout: BuildLayout, config: CrawlConfig, pending: list[int],

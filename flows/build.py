@@ -134,6 +134,7 @@ def build_flow(build_dir: str, config_toml: str, previous: list[str] | None = No
     `archives`: WARC files whose pages are taken instead of fetching those URLs again.
     """
     from webtext.clean.stage import plan_resume
+    from webtext.crawl.stage import archive_errors, archive_warning
 
     log = _logger()
     config = config_from_toml(config_toml)
@@ -147,6 +148,9 @@ def build_flow(build_dir: str, config_toml: str, previous: list[str] | None = No
     summary["crawl_shards"] = [f.result() for f in crawl]
     summary["crawl"] = crawl_finish_task(build_dir, config_toml)
     log.info("crawl: %s", _short(summary["crawl"]))
+    warning = archive_warning(archive_errors(summary["crawl_shards"]))
+    if warning:
+        log.warning("crawl: %s", warning)
     jobs, resume = plan_resume(layout, config.clean)
     cleaned = [clean_shard_task.submit(build_dir, config_toml, job.name) for job in jobs]
     summary["clean_shards"] = [f.result() for f in cleaned]

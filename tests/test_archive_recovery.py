@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from webtext.crawl.config import CrawlConfig
-from webtext.crawl.stage import crawl_build
+from webtext.crawl.stage import archive_warning, crawl_build
 from webtext.crawl.warcfile import read_response
 from webtext.layout import BuildLayout
 from webtext.records import FETCH_SCHEMA, URLS_SCHEMA
@@ -321,13 +321,23 @@ def test_a_missing_index_is_an_error_not_an_empty_answer(tmp_path):
     url = "http://gone.test/broken-index.html"
     service = ArchiveService([ArchiveCapture("cc", url, ref + timedelta(days=2), body=page)])
     service.drop_index("CC-MAIN-2017-09")  # March 2017: the crawl holding the capture
-    rows = {}
+    build = tmp_path / "b"
+    write_urls(build, [SimpleNamespace(url=url, host="gone.test",
+                                       submitted_utc=int(ref.timestamp()))])
     with MiniWeb(archive=service) as web:
-        rows = crawl(tmp_path / "b", web, [SimpleNamespace(
-            url=url, host="gone.test", submitted_utc=int(ref.timestamp()))],
-            archive_lookup="first", archive_services=["cc"])
+        config = CrawlConfig(**(TEST_CRAWL | web.crawl_overrides() | {
+            "archive_lookup": "first", "archive_services": ["cc"]}))
+        stats = crawl_build(BuildLayout(build), config, shards=1)
+    rows = {r["url"]: r for r in pq.read_table(build / "fetch.parquet").to_pylist()}
     row = rows[url]
     assert row["status"] == "archive_missing"
     assert ("cc: CDX CC-MAIN-2017-09: HTTP 404 (\"No index found for collection "
             "'CC-MAIN-2017-09'\"), not pywb's 'No Captures found' answer") in row["error"], \
         row["error"]
+    # The run says so in one line, not only in the URL's error column.
+    assert stats["archive_errors"] == {"cc": 1}
+    warning = archive_warning(stats)
+    assert warning.startswith("1 archive request(s) failed (Common Crawl 1, first: CDX "
+                              "CC-MAIN-2017-09: HTTP 404") and "cc_collinfo_url" in warning
+    assert archive_warning({"archive_errors": {}}) is None
+
