@@ -175,6 +175,11 @@ class CrawlConfig(StageConfig):
     # parked-domain answer); "first" looks every URL up before any live request; "off" never.
     archive_lookup: Literal["off", "dead", "first"] = "off"
     archive_services: list[Literal["cc", "ia"]] = Field(default_factory=lambda: ["cc", "ia"])
+    # "closest": every archive is asked and the capture closest to the submission wins;
+    # "first": the archives are asked in archive_services order and the first one with a
+    # usable capture wins, so later ones (the Wayback Machine, 0.25 requests/s) are asked only
+    # for what earlier ones lack: fewer requests, at the cost of a capture perhaps farther away.
+    archive_pick: Literal["closest", "first"] = "closest"
     # The HTTP answers that mean "this page is gone" (RFC 9110 15.5.5 Not Found, 15.5.11 Gone).
     archive_dead_http: list[int] = Field(default_factory=lambda: [404, 410])
     # Text that domain-parking services put on the page they show for a lapsed domain; a 200

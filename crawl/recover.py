@@ -303,8 +303,15 @@ class ArchiveClient:
                 best.answered()  # whatever happened: Common Crawl must not wait forever
 
     async def recover(self, url: str, created_utc: int | None) -> Recovery:
-        """The best usable capture of `url` in the configured archives, or why there is none."""
+        """The best usable capture of `url` in the configured archives, or why there is none.
+
+        archive_pick "closest" (the default) asks every archive at once and takes the capture
+        closest to the submission; "first" asks them one after the other, in
+        archive_services order, and takes the first archive's best usable capture, so the
+        Wayback Machine (the slowest service) is asked only for what Common Crawl lacks."""
         window = self.window(reference_time(created_utc, self.config))
+        if self.config.archive_pick == "first":
+            return await self._recover_in_order(url, window)
         best = Best(sum(1 for a in self.config.archive_services if a != "cc"))
         asked = await asyncio.gather(*(self._ask(a, url, window, best)
                                        for a in self.config.archive_services))
@@ -312,14 +319,11 @@ class ArchiveClient:
         found = [c for captures, _ in asked for c in captures]
         tried: set[Capture] = set()
         while True:
-            for capture in sorted(found, key=lambda c: rank_time(c.time, window.ref)):
-                tried.add(capture)
-                try:
-                    return Recovery(await self.follow(capture), notes)
-                except (ServiceError, RecordError, NotAPage) as e:
-                    if isinstance(e, ServiceError):
-                        self._service_error(capture.archive, e)
-                    notes.append(f"{capture.archive} {capture.timestamp}: {e}")
+            ranked = sorted(found, key=lambda c: rank_time(c.time, window.ref))
+            tried.update(ranked)
+            recovery = await self._first_usable(ranked, notes)
+            if recovery is not None:
+                return recovery
             if not best.pruned:
                 return Recovery(None, notes)
             # Every capture failed, and Common Crawl was cut short: ask its skipped crawls.
@@ -328,3 +332,26 @@ class ArchiveClient:
             found = [c for c in more if c not in tried]
             if note and note not in notes:
                 notes.append(note)
+
+    async def _recover_in_order(self, url: str, window: Window) -> Recovery:
+        notes: list[str] = []
+        for archive in self.config.archive_services:
+            found, note = await self._ask(archive, url, window)
+            if note:
+                notes.append(note)
+            recovery = await self._first_usable(found, notes)
+            if recovery is not None:
+                return recovery
+        return Recovery(None, notes)
+
+    async def _first_usable(self, found: list[Capture], notes: list[str]) -> Recovery | None:
+        """The first of `found` (best first) that leads to a page, noting why others failed."""
+        for capture in found:
+            try:
+                return Recovery(await self.follow(capture), notes)
+            except (ServiceError, RecordError, NotAPage) as e:
+                if isinstance(e, ServiceError):
+                    self._service_error(capture.archive, e)
+                notes.append(f"{capture.archive} {capture.timestamp}: {e}")
+        return None
+

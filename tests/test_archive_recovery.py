@@ -341,3 +341,20 @@ def test_a_missing_index_is_an_error_not_an_empty_answer(tmp_path):
                               "CC-MAIN-2017-09: HTTP 404") and "cc_collinfo_url" in warning
     assert archive_warning({"archive_errors": {}}) is None
 
+
+
+def test_archive_pick_first_asks_the_wayback_machine_only_for_what_common_crawl_lacks(
+        tmp_path, world, archive_web):
+    web, service = archive_web
+    web.reset()
+    service.reset()
+    pages = [p for p in rotted(world) if p.case in ("both_ia_closer", "ia_only", "cc_only")]
+    rows = crawl(tmp_path / "first", web, pages, archive_lookup="dead", archive_pick="first")
+    by_case = {p.case: rows[p.url] for p in pages}
+    # In both archives, the Wayback capture closer: Common Crawl's is taken all the same.
+    assert by_case["both_ia_closer"]["status"] == "archived_cc"
+    assert by_case["ia_only"]["status"] == "archived_ia"
+    assert by_case["cc_only"]["status"] == "archived_cc"
+    asked_ia = {parse_qs(urlsplit(p).query).get("url", [""])[0]
+                for _, p, _ in service.requests("ia") if p.startswith("/cdx/")}
+    assert asked_ia == {p.url for p in pages if p.case == "ia_only"}
