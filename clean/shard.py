@@ -39,7 +39,8 @@ def _clean_ref(i: int, ref: PageRef, job: ShardJob, warc: WarcReader,
     if job.warc_path is None or ref.warc_offset is None:
         return failed(Reason.WARC_ERROR, error="fetched, but no WARC record is recorded")
     try:
-        response = warc.response_at(ref.warc_offset, cleaner.config.max_html_bytes)
+        response = warc.response_at(ref.warc_offset, cleaner.config.max_html_bytes,
+                                    ref.final_url)
     except WarcRecordError as e:
         return failed(Reason.WARC_ERROR, error=str(e))
     raw = RawPage(url=ref.url, body=response.body,

@@ -46,8 +46,14 @@ class WarcReader:
         if self._file is not None:
             self._file.close()
 
-    def response_at(self, offset: int, max_bytes: int) -> Response:
-        """The response record at `offset`; reads at most max_bytes + 1 bytes of its body."""
+    def response_at(self, offset: int, max_bytes: int, target_uri: str | None = None
+                    ) -> Response:
+        """The response record at `offset`; reads at most max_bytes + 1 bytes of its body.
+
+        The record must be a whole response for `target_uri` (when given): warcio parses the
+        bytes at a wrong offset now and then as a "response" with no Target-URI and no HTTP
+        headers, which would pass for an empty page; such a read is an error instead.
+        """
         if self._file is None:
             raise WarcRecordError(f"cannot open {self.path}")
         try:
@@ -57,6 +63,13 @@ class WarcReader:
                 raise WarcRecordError(f"no record at offset {offset}")
             if record.rec_type != "response":
                 raise WarcRecordError(f"{record.rec_type} record at offset {offset}")
+            uri = (record.rec_headers.get_header("WARC-Target-URI") or "").strip("<> ")
+            if not uri or record.http_headers is None:
+                raise WarcRecordError(f"no WARC response record at offset {offset} (no "
+                                      "Target-URI or no HTTP response in it)")
+            if target_uri is not None and uri != target_uri:
+                raise WarcRecordError(f"the record at offset {offset} is for {uri}, not "
+                                      f"{target_uri}")
             headers = record.http_headers
             content_type = headers.get_header("Content-Type") if headers else None
             # Read through content_stream (chunked and gzip/br undone); the cap stops a

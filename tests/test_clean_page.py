@@ -18,7 +18,7 @@ from webtext.clean.fixture import png_bytes
 from webtext.clean.page import Extracted, PageCleaner, RawPage
 from webtext.clean.reasons import Reason
 from webtext.clean.shard import ShardJob, run_shard
-from webtext.clean.warc import write_responses
+from webtext.clean.warc import WarcReader, WarcRecordError, write_responses
 from webtext.records import DOCS_SCHEMA
 from webtext.world.spec import World
 
@@ -162,6 +162,30 @@ def test_warc_error(cleaner, tmp_path):
     missing = ShardJob("00001", str(tmp_path / "nope.warc.gz"), str(tmp_path / "o.parquet"),
                        refs[:1])
     assert run_shard(missing, cleaner)["reasons"] == {"warc_error": 1}
+
+
+def test_a_record_that_is_not_the_pages_response_is_a_warc_error(tmp_path):
+    """A read at a wrong offset must not pass for a page: warcio sometimes parses bytes in the
+    middle of a gzip member as a "response" with no Target-URI and no HTTP headers (an empty
+    body, so `empty_body`, before); and a whole record of another URL is not this page's."""
+    import gzip
+
+    warc = tmp_path / "w.warc.gz"
+    [first, second] = write_responses(warc, [
+        ("http://site.test/a", 200, [("Content-Type", "text/html")], b"<p>a</p>"),
+        ("http://site.test/b", 200, [("Content-Type", "text/html")], b"<p>b</p>")])
+    headless = gzip.compress(b"WARC/1.0\r\nWARC-Type: response\r\nContent-Length: 0\r\n\r\n"
+                             b"\r\n\r\n")
+    third = warc.stat().st_size
+    with open(warc, "ab") as f:
+        f.write(headless)
+    with WarcReader(warc) as reader:
+        assert reader.response_at(first, 1000, "http://site.test/a").body == b"<p>a</p>"
+        with pytest.raises(WarcRecordError, match=r"is for http://site.test/b, not "
+                                                  r"http://site.test/a"):
+            reader.response_at(second, 1000, "http://site.test/a")
+        with pytest.raises(WarcRecordError, match="no WARC response record at offset"):
+            reader.response_at(third, 1000)
 
 
 # ------------------------------------------------------------------ bad input gets a status
