@@ -358,3 +358,34 @@ def test_archive_pick_first_asks_the_wayback_machine_only_for_what_common_crawl_
     asked_ia = {parse_qs(urlsplit(p).query).get("url", [""])[0]
                 for _, p, _ in service.requests("ia") if p.startswith("/cdx/")}
     assert asked_ia == {p.url for p in pages if p.case == "ia_only"}
+
+
+def test_webtext_crawl_ends_with_the_archive_warning(tmp_path, capsys, caplog):
+    """Through the CLI: a broken Common Crawl index makes `webtext crawl` end with one warning
+    line that names the service, the count, the first failure and the keys to check."""
+    import logging
+
+    import tomli_w
+
+    from webtext.cli import main
+
+    ref = datetime(2017, 3, 10, tzinfo=UTC)
+    url = "http://gone.test/cli-broken-index.html"
+    service = ArchiveService([ArchiveCapture("cc", url, ref + timedelta(days=2),
+                                             body=b"<html><body><p>words</p></body></html>")])
+    service.drop_index("CC-MAIN-2017-09")
+    build = tmp_path / "b"
+    write_urls(build, [SimpleNamespace(url=url, host="gone.test",
+                                       submitted_utc=int(ref.timestamp()))])
+    with MiniWeb(archive=service) as web:
+        config = tmp_path / "crawl.toml"
+        config.write_text(tomli_w.dumps({"crawl": TEST_CRAWL | web.crawl_overrides() | {
+            "archive_lookup": "first", "archive_services": ["cc"]}}))
+        with caplog.at_level(logging.WARNING):
+            assert main(["crawl", str(build), "--config", str(config)]) == 0
+    assert "crawl: 1 URLs: 1 archive_missing" in capsys.readouterr().out
+    warnings = [r.getMessage() for r in caplog.records if "archive request(s) failed" in
+                r.getMessage()]
+    assert len(warnings) == 1, warnings
+    assert warnings[0].startswith("crawl: 1 archive request(s) failed (Common Crawl 1, first: "
+                                  "CDX CC-MAIN-2017-09: HTTP 404")
