@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import tempfile
 from pathlib import Path
@@ -52,6 +53,9 @@ def main() -> None:
     ap.add_argument("--autocast", default="auto", choices=["auto", "bf16", "fp16", "off"])
     ap.add_argument("--no-compile", action="store_true", help="(compiled by default on CUDA)")
     ap.add_argument("--activation-checkpointing", action="store_true")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the scratch tokens and run dir (GPT-2 small's checkpoint with "
+                         "its optimiser state is about 1.4 GB); removed by default")
     args = ap.parse_args()
 
     device = "cpu" if args.smoke else args.device
@@ -60,6 +64,17 @@ def main() -> None:
     batch = args.batch or (16 if cuda else 1)
     block = args.block or (1024 if cuda else 128)
     tmp = Path(tempfile.mkdtemp(prefix="webtext-gpu-bench-"))
+    try:
+        measure(args, device, steps, batch, block, tmp)
+    finally:
+        if args.keep:
+            print(f"(scratch files kept in {tmp})")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def measure(args: argparse.Namespace, device: str, steps: int, batch: int, block: int,
+            tmp: Path) -> None:
     tokens = random_tokens(tmp / "tok", n_tokens=max(20_000, 4 * batch * block))
     cfg = TrainConfig(
         model=args.model, block_size=block, batch_size=batch, max_tokens=steps * batch * block,
@@ -81,7 +96,6 @@ def main() -> None:
           f"({summary['peak_flops_source']})")
     if torch.cuda.is_available() and summary["device"].startswith("cuda"):
         print(f"peak memory: {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
-    print(f"(scratch files in {tmp})")
 
 
 if __name__ == "__main__":
