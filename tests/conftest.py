@@ -28,6 +28,13 @@ def world() -> World:
     return World(seed=0)
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The session's Prefect folder goes with the session (one was left per run before)."""
+    import shutil
+
+    shutil.rmtree(_PREFECT_TMP, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def world_dir(tmp_path_factory: pytest.TempPathFactory, world: World) -> Path:
     """The world's dumps (every format) and world.json, written once."""
